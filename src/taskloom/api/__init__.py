@@ -1,0 +1,1 @@
+"""The HTTP layer: one router per API family; routes parse, call the engine, map errors."""

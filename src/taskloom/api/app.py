@@ -1,0 +1,163 @@
+"""The ASGI application: routers, error mapping, body limit, engine lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taskloom import __version__
+from taskloom.api.deps import JSONResponse
+from taskloom.clock import Clock
+from taskloom.config import Settings
+from taskloom.domain.errors import TaskloomError
+from taskloom.engine.engine import Engine, Service
+from taskloom.engine.rescuer import LeaseRescuer
+from taskloom.storage import open_storage
+
+log = logging.getLogger("taskloom.api")
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        where = ".".join(loc) or "body"
+        if err.get("type") == "json_invalid":
+            return f"malformed JSON body: {err.get('ctx', {}).get('error', err.get('msg'))}"
+        if err.get("type") == "extra_forbidden":
+            parts.append(f"{where}: unknown field")
+        elif err.get("type") == "missing" and where == "body":
+            parts.append("a JSON body is required")
+        else:
+            parts.append(f"{where}: {err.get('msg')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413 before the route sees them."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.limit:
+                    await error(413, f"request body too large: limit is {self.limit} bytes")(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await error(413, f"request body too large: limit is {self.limit} bytes")(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, services: list[Service] | None = None,
+               run_services: bool = True) -> FastAPI:
+    storage = open_storage(settings.database_url)
+    families = _api_families()
+    all_services: list[Service] = [LeaseRescuer(settings.rescuer_interval_seconds)]
+    for module in families:
+        if hasattr(module, "make_services"):
+            all_services.extend(module.make_services(settings))
+    all_services.extend(services or [])
+    engine = Engine(storage, clock, services=all_services)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage.migrate()
+        await engine.start(run_services=run_services)
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    app = FastAPI(
+        title="Taskloom",
+        version=__version__,
+        description="A durable task runtime for teams of AI agents. Every endpoint but /healthz needs a bearer token.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+
+    @app.exception_handler(TaskloomError)
+    async def _domain_error(request: Request, exc: TaskloomError) -> JSONResponse:
+        return error(exc.status_code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(400, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            message = f"method {request.method} not allowed on {request.url.path}"
+        return error(exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error(500, "internal error")
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, **storage.describe()}
+
+    for module in families:
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _api_families() -> list[Any]:
+    """The API family modules: each has a ``router`` and may have ``make_services(settings)``."""
+    import importlib
+
+    modules = []
+    for name in ("runtime", "runs", "observe", "work_queues", "backlogs", "agents", "agent_tasks", "schedules", "dashboard"):
+        try:
+            module = importlib.import_module(f"taskloom.api.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"taskloom.api.{name}":
+                raise
+            continue
+        modules.append(module)
+    return modules

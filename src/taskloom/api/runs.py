@@ -1,0 +1,187 @@
+"""Runs API (seed 004): /api/task-runs/{id}/... and the agent side /api/agent/tasks/..."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from taskloom.api import read_models, views
+from taskloom.api.auth import CurrentActor
+from taskloom.api.deps import EngineDep, ok
+from taskloom.api.schemas import (
+    ERRORS,
+    AttachSession,
+    ClaimEnvelope,
+    ClaimNext,
+    Heartbeat,
+    IdempotentBody,
+    LeaseEnvelope,
+    Reason,
+    Release,
+    RunComplete,
+    RunDetailEnvelope,
+    RunEnvelope,
+    RunFail,
+)
+from taskloom.domain.priority import from_runtime
+from taskloom.engine import runs as run_ops
+from taskloom.storage.sql import Row
+
+router = APIRouter(tags=["runs"], responses=ERRORS)
+USAGE_KEYS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count")
+
+
+def usage_of(body: RunComplete | Heartbeat | RunFail) -> Row:
+    usage: Row = body.usage.model_dump(exclude_none=True) if body.usage else {}
+    for key in USAGE_KEYS:
+        value = getattr(body, key, None)
+        if value is not None:
+            usage[key] = value
+    return usage
+
+
+def claim_body(claim: run_ops.Claim) -> dict[str, Any]:
+    task = claim.task
+    return {
+        "claim": {
+            "coordination_channel": None,
+            "lease": views.lease(claim.run, claim.token),
+            "run": views.run_record(claim.run),
+            "task": {
+                **views.task_ref(task),
+                "description": task["description"],
+                "metadata": views.js(task["metadata"]),
+                "network_channel": task["network_channel"],
+            },
+            "claim_token": claim.token,
+        }
+    }
+
+
+# -- /api/task-runs ------------------------------------------------------------------
+
+
+@router.get("/api/task-runs/{run_id}", response_model=RunDetailEnvelope, summary="Get one task run detail")
+async def get_run(run_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    return ok({"run": await engine.read(actor, lambda tx, ctx: read_models.run_detail(tx, ctx, run_id))})
+
+
+@router.post("/api/task-runs/{run_id}/claim", response_model=RunEnvelope, summary="Claim one queued task run")
+async def claim_run(run_id: str, engine: EngineDep, actor: CurrentActor, body: IdempotentBody | None = None) -> Response:
+    key = body.idempotency_key if body else None
+    lease_seconds = (body.lease_seconds if body else None) or 300.0
+    result = await engine.write(actor, lambda tx, ctx: run_ops.claim_run(tx, ctx, run_id, lease_seconds, key))
+    if isinstance(result, run_ops.Claim):
+        return ok({"run": views.run_record(result.run), "claim_token": result.token})
+    return ok({"run": views.run_record(result)})
+
+
+@router.post("/api/task-runs/{run_id}/start", response_model=RunEnvelope, summary="Start one claimed task run")
+async def start_run(run_id: str, engine: EngineDep, actor: CurrentActor, body: IdempotentBody | None = None) -> Response:
+    key = body.idempotency_key if body else None
+    run = await engine.write(actor, lambda tx, ctx: run_ops.start_run(tx, ctx, run_id, key))
+    return ok({"run": views.run_record(run)})
+
+
+@router.post("/api/task-runs/{run_id}/complete", response_model=RunEnvelope, summary="Complete one running task run")
+async def complete_run(run_id: str, engine: EngineDep, actor: CurrentActor, body: RunComplete | None = None) -> Response:
+    body = body or RunComplete()
+    run = await engine.write(actor, lambda tx, ctx: run_ops.complete_run(
+        tx, ctx, run_id, result=body.result, idempotency_key=body.idempotency_key, claim_token=body.claim_token,
+        usage=usage_of(body)))
+    return ok({"run": views.run_record(run)})
+
+
+@router.post("/api/task-runs/{run_id}/fail", response_model=RunEnvelope, summary="Fail one task run")
+async def fail_run(run_id: str, body: RunFail, engine: EngineDep, actor: CurrentActor) -> Response:
+    run = await engine.write(actor, lambda tx, ctx: run_ops.fail_run(
+        tx, ctx, run_id, error=body.error, idempotency_key=body.idempotency_key, claim_token=body.claim_token,
+        retryable=body.retryable, usage=usage_of(body)))
+    return ok({"run": views.run_record(run)})
+
+
+@router.post("/api/task-runs/{run_id}/cancel", response_model=RunEnvelope, summary="Cancel one task run")
+async def cancel_run(run_id: str, engine: EngineDep, actor: CurrentActor, body: Reason | None = None) -> Response:
+    reason = body.reason if body else None
+    run = await engine.write(actor, lambda tx, ctx: run_ops.cancel_run(tx, ctx, run_id, reason))
+    return ok({"run": views.run_record(run)})
+
+
+@router.post("/api/task-runs/{run_id}/attach-session", response_model=RunEnvelope,
+             summary="Attach an existing session to one task run")
+async def attach_session(run_id: str, body: AttachSession, engine: EngineDep, actor: CurrentActor) -> Response:
+    run = await engine.write(actor, lambda tx, ctx: run_ops.attach_session(tx, ctx, run_id, body.session_id))
+    return ok({"run": views.run_record(run)})
+
+
+# -- /api/agent/tasks ------------------------------------------------------------------
+
+
+@router.post("/api/agent/tasks/claim-next", response_model=ClaimEnvelope, tags=["agent"],
+             responses={204: {"description": "Nothing claimable (after waiting up to wait_seconds)"}},
+             summary="Atomically claim the next matching task run for the calling agent")
+async def claim_next(engine: EngineDep, actor: CurrentActor, body: ClaimNext | None = None) -> Response:
+    body = body or ClaimNext()
+    filters = run_ops.ClaimFilters(
+        network_channel=body.network_channel,
+        workspace=body.workspace,
+        capabilities=body.capabilities,
+        min_priority=from_runtime(body.min_priority) if body.min_priority else None,
+    )
+    deadline = time.monotonic() + body.wait_seconds
+    gate = engine.extras.get("claim_gate")
+    while True:
+        # An API family may refuse work to a caller (e.g. a paused agent): then nothing is claimable.
+        if gate is not None and not await gate(engine, actor):
+            return Response(status_code=204)
+        claim = await engine.write(
+            actor, lambda tx, ctx: run_ops.claim_next(tx, ctx, filters, body.lease_seconds, body.session_id)
+        )
+        if claim is not None:
+            return ok(claim_body(claim))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Response(status_code=204)
+        # Sleep until new work is announced; re-check at least once a second for
+        # backoff-delayed runs becoming due.
+        await engine.wait_for_work(min(remaining, 1.0))
+
+
+@router.post("/api/agent/tasks/{run_id}/heartbeat", response_model=LeaseEnvelope, tags=["agent"],
+             summary="Extend a claimed task-run lease for the calling agent")
+async def agent_heartbeat(run_id: str, engine: EngineDep, actor: CurrentActor, body: Heartbeat | None = None) -> Response:
+    body = body or Heartbeat()
+    run = await engine.write(actor, lambda tx, ctx: run_ops.heartbeat(
+        tx, ctx, run_id, lease_seconds=body.lease_seconds, claim_token=body.claim_token, usage=usage_of(body),
+        progress=body.progress))
+    return ok({"lease": views.lease(run)})
+
+
+@router.post("/api/agent/tasks/{run_id}/complete", response_model=LeaseEnvelope, tags=["agent"],
+             summary="Complete a claimed task run for the calling agent")
+async def agent_complete(run_id: str, engine: EngineDep, actor: CurrentActor, body: RunComplete | None = None) -> Response:
+    body = body or RunComplete()
+    run = await engine.write(actor, lambda tx, ctx: run_ops.complete_run(
+        tx, ctx, run_id, result=body.result, idempotency_key=body.idempotency_key, claim_token=body.claim_token,
+        usage=usage_of(body)))
+    return ok({"lease": views.lease(run)})
+
+
+@router.post("/api/agent/tasks/{run_id}/fail", response_model=LeaseEnvelope, tags=["agent"],
+             summary="Fail a claimed task run for the calling agent")
+async def agent_fail(run_id: str, body: RunFail, engine: EngineDep, actor: CurrentActor) -> Response:
+    run = await engine.write(actor, lambda tx, ctx: run_ops.fail_run(
+        tx, ctx, run_id, error=body.error, idempotency_key=body.idempotency_key, claim_token=body.claim_token,
+        retryable=body.retryable, usage=usage_of(body)))
+    return ok({"lease": views.lease(run)})
+
+
+@router.post("/api/agent/tasks/{run_id}/release", response_model=LeaseEnvelope, tags=["agent"],
+             summary="Release a claimed task run for the calling agent")
+async def agent_release(run_id: str, engine: EngineDep, actor: CurrentActor, body: Release | None = None) -> Response:
+    body = body or Release()
+    run = await engine.write(actor, lambda tx, ctx: run_ops.release_run(
+        tx, ctx, run_id, reason=body.reason, claim_token=body.claim_token))
+    return ok({"lease": views.lease(run)})

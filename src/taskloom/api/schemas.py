@@ -1,0 +1,415 @@
+"""Request and response models of the runtime tasks API (seed 004).
+
+Request models forbid unknown fields, so a misspelt field is a 400, not a
+silently ignored value. Response models document the shapes in /docs; the
+routes build the JSON directly (see views.py) so the hot path skips a second
+validation pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Priority = Literal["low", "medium", "high", "urgent"]
+Scope = Literal["global", "workspace"]
+ActorKind = Literal["human", "agent_session", "automation", "extension", "network_peer", "pool"]
+OriginKind = Literal["cli", "web", "uds", "http", "automation", "extension", "network", "agent_session", "daemon"]
+TaskStatusName = Literal["draft", "pending", "blocked", "ready", "in_progress", "completed", "failed", "canceled"]
+RunStatusName = Literal["queued", "claimed", "starting", "running", "completed", "failed", "canceled"]
+Backoff = Literal["exponential_jitter", "linear", "fixed"]
+Name = Field(min_length=1, max_length=200)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActorRefIn(Body):
+    kind: ActorKind
+    ref: str = Field(min_length=1, max_length=200)
+
+
+class Usage(Body):
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    total_cost: float | None = Field(default=None, ge=0)
+    cost_currency: str | None = Field(default=None, max_length=10)
+    tool_call_count: int | None = Field(default=None, ge=0)
+    turn_count: int | None = Field(default=None, ge=0)
+
+
+class TaskCreate(Body):
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=100_000)
+    scope: Scope | None = None
+    workspace_id: str | None = Field(default=None, min_length=1, max_length=200)
+    priority: Priority = "medium"
+    owner: ActorRefIn | None = None
+    parent_task_id: str | None = None
+    metadata: Any = None
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    approval_policy: Literal["none", "required"] = "none"
+    draft: bool = False
+    start: bool = Field(default=True, description="Queue a run at once; false leaves the task pending until /start")
+    network_channel: str | None = Field(default=None, min_length=1, max_length=200)
+    dependencies: list[str] = Field(default_factory=list, max_length=1000)
+    backoff_strategy: Backoff = "exponential_jitter"
+    backoff_seconds: float = Field(default=1.0, ge=0, le=86_400)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
+    concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    required_capabilities: list[str] | None = Field(default=None, max_length=100)
+
+
+class ChildCreate(TaskCreate):
+    pass
+
+
+class TaskPatch(Body):
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    description: str | None = Field(default=None, max_length=100_000)
+    priority: Priority | None = None
+    owner: ActorRefIn | None = None
+    metadata: Any = None
+    network_channel: str | None = Field(default=None, min_length=1, max_length=200)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    blocker: str | None = Field(default=None, max_length=2000, description="Set to block by hand; '' clears")
+    timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
+    concurrency_key: str | None = Field(default=None, max_length=200)
+    required_capabilities: list[str] | None = None
+
+
+class Reason(Body):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class ApproveBody(Body):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class DependencyCreate(Body):
+    depends_on_task_id: str = Field(min_length=1)
+    kind: Literal["blocks"] = "blocks"
+
+
+class IdempotentBody(Body):
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    lease_seconds: float | None = Field(default=None, ge=1, le=86_400)
+
+
+class RunComplete(Body):
+    result: Any = None
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    claim_token: str | None = None
+    usage: Usage | None = None
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    total_cost: float | None = Field(default=None, ge=0)
+    cost_currency: str | None = Field(default=None, max_length=10)
+    tool_call_count: int | None = Field(default=None, ge=0)
+    turn_count: int | None = Field(default=None, ge=0)
+
+
+class RunFail(Body):
+    error: str = Field(min_length=1, max_length=20_000)
+    retryable: bool = True
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    claim_token: str | None = None
+    usage: Usage | None = None
+
+
+class AttachSession(Body):
+    session_id: str = Field(min_length=1, max_length=200)
+
+
+class ClaimNext(Body):
+    network_channel: str | None = Field(default=None, min_length=1, max_length=200)
+    workspace: str | None = Field(default=None, min_length=1, max_length=200)
+    capabilities: list[str] | None = Field(default=None, max_length=100)
+    min_priority: Priority | None = None
+    lease_seconds: float = Field(default=300, ge=1, le=86_400)
+    session_id: str | None = Field(default=None, min_length=1, max_length=200)
+    wait_seconds: float = Field(default=0, ge=0, le=30)
+
+
+class Heartbeat(Body):
+    lease_seconds: float | None = Field(default=None, ge=1, le=86_400)
+    claim_token: str | None = None
+    progress: Any = None
+    usage: Usage | None = None
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    total_cost: float | None = Field(default=None, ge=0)
+    cost_currency: str | None = Field(default=None, max_length=10)
+    tool_call_count: int | None = Field(default=None, ge=0)
+    turn_count: int | None = Field(default=None, ge=0)
+
+
+class Release(Body):
+    reason: str | None = Field(default=None, max_length=2000)
+    claim_token: str | None = None
+
+
+# -- response models (documentation) ---------------------------------------------
+
+
+class ActorRef(BaseModel):
+    kind: str
+    ref: str | None
+
+
+class TaskRef(BaseModel):
+    id: str
+    identifier: str
+    owner: ActorRef | None
+    priority: Priority
+    scope: Scope
+    status: TaskStatusName
+    title: str
+    workspace_id: str | None
+
+
+class TaskOut(TaskRef):
+    approval_policy: Literal["none", "required"]
+    approval_state: Literal["not_required", "pending", "approved", "rejected"]
+    blocked_reason: str | None
+    blocker: str | None
+    closed_at: str | None
+    created_at: str
+    created_by: ActorRef
+    description: str
+    draft: bool
+    max_attempts: int
+    attempts: int
+    metadata: Any
+    network_channel: str | None
+    origin: ActorRef
+    parent_task_id: str | None
+    result: Any
+    error: str | None
+    started_at: str | None
+    updated_at: str
+    last_activity_at: str
+
+
+class RunCommon(BaseModel):
+    attempt: int
+    claim_token_hash: str | None
+    claimed_at: str | None
+    claimed_by: ActorRef | None
+    coordination_channel: dict[str, Any] | None
+    coordination_channel_id: str | None
+    ended_at: str | None
+    error: str | None
+    heartbeat_at: str | None
+    id: str
+    lease_until: str | None
+    queued_at: str
+    session_id: str | None
+    started_at: str | None
+    status: RunStatusName
+    task_id: str
+
+
+class RunOut(RunCommon):
+    available_at: str
+    idempotency_key: str | None
+    metadata: Any
+    network_channel: str | None
+    origin: ActorRef
+    result: Any
+    timeout_at: str | None
+
+
+class RunSummaryOut(RunCommon):
+    max_attempts: int | None
+
+
+class DependencyOut(BaseModel):
+    created_at: str
+    depends_on_task_id: str
+    kind: str
+    task_id: str
+    depends_on: TaskRef | None = None
+
+
+class TaskSummaryOut(TaskOut):
+    active_run: RunSummaryOut | None
+    child_count: int
+    dependencies: list[DependencyOut]
+    dependency_count: int
+
+
+class EventOut(BaseModel):
+    actor: ActorRef
+    event_type: str
+    id: str
+    origin: ActorRef
+    payload: Any
+    run_id: str | None
+    task_id: str
+    sequence: int
+    timestamp: str
+
+
+class TaskDetailOut(BaseModel):
+    task: TaskOut
+    summary: TaskSummaryOut
+    children: list[TaskSummaryOut]
+    dependencies: list[DependencyOut]
+    dependency_references: list[DependencyOut]
+    events: list[EventOut]
+    runs: list[RunOut]
+
+
+class LeaseOut(BaseModel):
+    claim_token_hash: str | None
+    claimed_by: ActorRef | None
+    coordination_channel: dict[str, Any] | None
+    coordination_channel_id: str | None
+    heartbeat_at: str | None
+    lease_until: str | None
+    run_id: str
+    session_id: str | None
+    status: RunStatusName
+    task_id: str
+    claim_token: str | None = Field(default=None, description="Shown once, in the claim answer only")
+
+
+class ClaimTask(TaskRef):
+    description: str
+    metadata: Any
+    network_channel: str | None
+
+
+class ClaimOut(BaseModel):
+    coordination_channel: dict[str, Any] | None
+    lease: LeaseOut
+    run: RunOut
+    task: ClaimTask
+    claim_token: str
+
+
+class UsageSummaryOut(BaseModel):
+    cost_currency: str | None
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    tool_call_count: int
+    total_cost: float
+    turn_count: int
+    last_activity_at: str | None
+    last_event_type: str | None
+
+
+class SessionOut(BaseModel):
+    agent_name: str | None
+    channel: str | None
+    created_at: str | None
+    name: str | None
+    session_id: str
+    state: str
+    updated_at: str | None
+    workspace_id: str | None
+
+
+class RunDetailOut(BaseModel):
+    run: RunOut
+    session: SessionOut | None
+    summary: UsageSummaryOut
+    task: TaskRef
+
+
+class TimelineItemOut(BaseModel):
+    actor: ActorRef
+    event_id: str
+    event_type: str
+    origin: ActorRef
+    payload: Any
+    run: RunSummaryOut | None
+    sequence: int
+    task: TaskRef
+    timestamp: str
+
+
+class TreeNodeOut(BaseModel):
+    active_run: RunSummaryOut | None
+    child_count: int
+    depth: int
+    last_activity_at: str | None
+    parent_task_id: str | None
+    task: TaskRef
+
+
+class TreeOut(BaseModel):
+    root: TreeNodeOut
+    descendants: list[TreeNodeOut]
+
+
+class TriageOut(BaseModel):
+    actor: ActorRef
+    archived: bool
+    dismissed: bool
+    last_seen_activity_at: str | None
+    read: bool
+    task_id: str
+    updated_at: str
+
+
+class TaskEnvelope(BaseModel):
+    task: TaskOut
+
+
+class TasksEnvelope(BaseModel):
+    tasks: list[TaskSummaryOut]
+
+
+class TaskDetailEnvelope(BaseModel):
+    task: TaskDetailOut
+
+
+class RunEnvelope(BaseModel):
+    run: RunOut
+
+
+class RunsEnvelope(BaseModel):
+    runs: list[RunOut]
+
+
+class TaskRunEnvelope(BaseModel):
+    task: TaskOut
+    run: RunOut | None
+
+
+class ClaimEnvelope(BaseModel):
+    claim: ClaimOut
+
+
+class LeaseEnvelope(BaseModel):
+    lease: LeaseOut
+
+
+class RunDetailEnvelope(BaseModel):
+    run: RunDetailOut
+
+
+class TimelineEnvelope(BaseModel):
+    timeline: list[TimelineItemOut]
+
+
+class TreeEnvelope(BaseModel):
+    tree: TreeOut
+
+
+class TriageEnvelope(BaseModel):
+    triage: TriageOut
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
+}

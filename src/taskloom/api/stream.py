@@ -1,0 +1,56 @@
+"""Server-Sent Events for one task: replay after a sequence, then live events.
+
+Wake-ups come from the notice hub (this process's commits, or PostgreSQL
+NOTIFY from other processes); the stream then reads what is new from the
+event table, so nothing is lost between replay and live.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import Request
+
+from taskloom.api import read_models
+from taskloom.domain.actors import Actor
+from taskloom.engine.engine import Engine
+from taskloom.storage.sql import Row
+
+
+def sse_event(item: Row) -> bytes:
+    data = orjson.dumps({"sequence": item["sequence"], "timeline": item, "type": item["event_type"]})
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (item["sequence"], item["event_type"].encode(), data)
+
+
+async def task_event_stream(engine: Engine, actor: Actor, task_id: str, after: int, keepalive: float,
+                            request: Request) -> AsyncIterator[bytes]:
+    last = after
+    last_sent = time.monotonic()
+    yield b": connected\n\n"
+    while True:
+        def fetch(tx, ctx):  # type: ignore[no-untyped-def]
+            task = tx.task_get(task_id)
+            if task is None:
+                return None, []
+            return task, read_models.timeline_items(tx, task, tx.events_of_task(task_id, after_sequence=last,
+                                                                                limit=500))
+
+        task, items = await engine.read(actor, fetch)
+        if task is None:
+            yield b"event: deleted\ndata: {}\n\n"
+            return
+        for item in items:
+            last = item["sequence"]
+            yield sse_event(item)
+            last_sent = time.monotonic()
+        if len(items) == 500:
+            continue
+        if await request.is_disconnected():
+            return
+        remaining = keepalive - (time.monotonic() - last_sent)
+        woke = await engine.wait_for_task(task_id, max(0.05, min(remaining, 1.0)))
+        if not woke and time.monotonic() - last_sent >= keepalive:
+            yield b": keep-alive\n\n"
+            last_sent = time.monotonic()

@@ -1,0 +1,94 @@
+"""The ``taskloom`` command: serve, migrate, token."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from taskloom.config import Settings
+
+app = typer.Typer(help="Taskloom: a durable task runtime for teams of AI agents.", no_args_is_help=True)
+
+
+def _settings(database: str | None) -> Settings:
+    settings = Settings.from_env()
+    if database:
+        settings.database_url = database
+    return settings
+
+
+def _secret(settings: Settings, *, announce: bool) -> str:
+    from taskloom.api.auth import issue_token, load_or_create_secret
+
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    secret, created = load_or_create_secret(settings.data_dir)
+    if created and announce:
+        token = issue_token(secret, "admin", kind="human", role="admin")
+        typer.echo(f"Generated a signing secret in {os.path.join(settings.data_dir, 'jwt-secret')}.")
+        typer.echo(f"Admin token (keep it safe):\n{token}")
+    return secret
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8420,
+    database: Annotated[str | None, typer.Option(help="sqlite:///path.db or postgresql://user@host:port/db")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
+) -> None:
+    """Run the HTTP server (migrations run first)."""
+    import uvicorn
+
+    from taskloom.api.app import create_app
+
+    settings = _settings(database)
+    settings.jwt_secret = _secret(settings, announce=True)
+    application = create_app(settings)
+    typer.echo(f"Taskloom on http://{host}:{port} (database: {settings.database_url.split('@')[-1]})", err=True)
+    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False,
+                loop="uvloop" if _has("uvloop") else "asyncio", http="httptools" if _has("httptools") else "h11",
+                timeout_graceful_shutdown=10)
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+@app.command()
+def migrate(database: Annotated[str | None, typer.Option(help="Database URL")] = None) -> None:
+    """Apply pending migrations and exit."""
+    from taskloom.storage import open_storage
+
+    settings = _settings(database)
+    applied = open_storage(settings.database_url).migrate()
+    typer.echo("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="The caller's reference (agent id, user name)")],
+    kind: Annotated[str, typer.Option(help="human | agent_session | automation | extension | network_peer | pool")]
+    = "human",
+    role: Annotated[str, typer.Option(help="admin | member | agent")] = "member",
+    workspace: Annotated[list[str] | None, typer.Option(help="Restrict to this workspace (repeatable)")] = None,
+    ttl: Annotated[float | None, typer.Option(help="Lifetime in seconds (default: no expiry)")] = None,
+) -> None:
+    """Print a signed JWT for the server's secret (TASKLOOM_JWT_SECRET or the data folder's)."""
+    from taskloom.api.auth import issue_token
+    from taskloom.domain.actors import ACTOR_KINDS, ROLES
+
+    if kind not in ACTOR_KINDS:
+        raise typer.BadParameter(f"kind must be one of {', '.join(ACTOR_KINDS)}")
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+    secret = _secret(Settings.from_env(), announce=False)
+    typer.echo(issue_token(secret, sub, kind=kind, role=role, workspaces=workspace or None, ttl=ttl))
+
+
+if __name__ == "__main__":
+    app()

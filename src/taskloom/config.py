@@ -1,0 +1,43 @@
+"""Settings, read from the environment (and the CLI, which sets the same names)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return default if value in (None, "") else float(value)
+
+
+@dataclass
+class Settings:
+    database_url: str = ""
+    data_dir: str = "taskloom-data"
+    jwt_secret: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    sse_keepalive_seconds: float = 15.0
+    rescuer_interval_seconds: float = 1.0
+    stuck_after_seconds: float = 600.0
+    backlog_threshold_seconds: float = 300.0
+    stale_after_seconds: float = 300.0
+    webhook_allow_private: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = os.environ.get("TASKLOOM_DATA_DIR", "taskloom-data")
+        url = os.environ.get("TASKLOOM_DATABASE_URL") or f"sqlite:///{os.path.join(data_dir, 'taskloom.db')}"
+        return cls(
+            database_url=url,
+            data_dir=data_dir,
+            jwt_secret=os.environ.get("TASKLOOM_JWT_SECRET") or None,
+            max_body_bytes=int(_float("TASKLOOM_MAX_BODY_BYTES", 1024 * 1024)),
+            sse_keepalive_seconds=_float("TASKLOOM_SSE_KEEPALIVE_SECONDS", 15.0),
+            rescuer_interval_seconds=_float("TASKLOOM_RESCUER_INTERVAL_SECONDS", 1.0),
+            stuck_after_seconds=_float("TASKLOOM_STUCK_AFTER_SECONDS", 600.0),
+            backlog_threshold_seconds=_float("TASKLOOM_BACKLOG_THRESHOLD_SECONDS", 300.0),
+            stale_after_seconds=_float("TASKLOOM_STALE_AFTER_SECONDS", 300.0),
+            webhook_allow_private=os.environ.get("TASKLOOM_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
+        )

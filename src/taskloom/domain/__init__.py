@@ -1,0 +1,1 @@
+"""Pure domain rules: states, priorities, retry arithmetic, errors. No I/O here."""

@@ -1,0 +1,31 @@
+"""Who did something: an actor kind and a reference, as the seeds show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ACTOR_KINDS = ("human", "agent_session", "automation", "extension", "network_peer", "pool")
+ORIGIN_KINDS = ("cli", "web", "uds", "http", "automation", "extension", "network", "agent_session", "daemon")
+ROLES = ("admin", "member", "agent")
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str
+    ref: str
+    role: str = "member"
+    workspaces: tuple[str, ...] | None = field(default=None)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def ref_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "ref": self.ref}
+
+    def sees_workspace(self, workspace_id: str | None) -> bool:
+        """Workspace-scoped callers see global tasks and their own workspaces only."""
+        return self.workspaces is None or workspace_id is None or workspace_id in self.workspaces
+
+
+SYSTEM = Actor(kind="automation", ref="taskloom", role="admin")

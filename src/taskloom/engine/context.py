@@ -1,0 +1,100 @@
+"""What every engine operation needs: the time, who is acting, and small helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from taskloom.domain.actors import Actor
+from taskloom.domain.errors import NotFound
+from taskloom.storage.sql import Row, Tx
+
+
+@dataclass(frozen=True)
+class Ctx:
+    now: float
+    actor: Actor
+    origin_kind: str = "http"
+    origin_ref: str | None = None
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def new_claim_token() -> tuple[str, str]:
+    """A claim token (shown once) and the hash we keep."""
+    token = "ct_" + secrets.token_urlsafe(24)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def load_visible_task(tx: Tx, ctx: Ctx, task_id: str, *, for_update: bool = False) -> Row:
+    """The task, or NotFound when it does not exist or lies outside the caller's workspaces."""
+    task = tx.task_get(task_id, for_update=for_update)
+    if task is None or not ctx.actor.sees_workspace(task["workspace_id"]):
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+# Functions called with (tx, ctx, task, event_type, run_id, payload) after every event is
+# appended, inside the same transaction. API families use this for transactional side
+# effects such as the webhook outbox.
+EventHook = Callable[[Tx, "Ctx", Row, str, "str | None", Any], None]
+EVENT_HOOKS: list[EventHook] = []
+
+
+def record(
+    tx: Tx,
+    ctx: Ctx,
+    task_id: str,
+    changes: Row,
+    event_type: str,
+    *,
+    run_id: str | None = None,
+    payload: Any = None,
+    expect_status: list[str] | tuple[str, ...] | None = None,
+) -> Row | None:
+    """Change a task and append the event that says so, in the same transaction.
+
+    The task update bumps the per-task sequence; the event takes that number.
+    Returns the updated task, or None if ``expect_status`` did not match.
+    """
+    changes = {**changes, "updated_at": ctx.now, "last_activity_at": ctx.now}
+    task = tx.task_update(task_id, changes, expect_status=expect_status)
+    if task is None:
+        return None
+    tx.event_insert(
+        {
+            "task_id": task_id,
+            "sequence": task["event_seq"],
+            "run_id": run_id,
+            "event_type": event_type,
+            "actor_kind": ctx.actor.kind,
+            "actor_ref": ctx.actor.ref,
+            "origin_kind": ctx.origin_kind,
+            "origin_ref": ctx.origin_ref,
+            "payload": dumps(payload),
+            "created_at": ctx.now,
+        }
+    )
+    for hook in EVENT_HOOKS:
+        hook(tx, ctx, task, event_type, run_id, payload)
+    return task

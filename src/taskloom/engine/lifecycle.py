@@ -1,0 +1,168 @@
+"""How a task moves between blocked, ready and in progress, and how runs are queued,
+retried and closed. Every other operation goes through these few functions."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from taskloom.domain.retry import retry_delay
+from taskloom.domain.states import RUN_OPEN, TASK_TERMINAL, BlockedReason, RunStatus, TaskStatus
+from taskloom.engine.context import Ctx, new_id, record
+from taskloom.storage.sql import Row, Tx
+
+LIVE = ("claimed", "starting", "running")
+OPEN = tuple(s.value for s in RUN_OPEN)
+_rng = random.Random()
+
+
+def blocking_reason(tx: Tx, task: Row) -> str | None:
+    """Why the task cannot run now, or None. The order is the order a human should act in."""
+    if task["approval_state"] == "pending":
+        return BlockedReason.APPROVAL
+    if task["blocker"]:
+        return BlockedReason.MANUAL
+    if task["blocked_reason"] == BlockedReason.AWAITING_INPUT:
+        return BlockedReason.AWAITING_INPUT
+    if tx.unmet_dependency_count(task["id"]) > 0:
+        return BlockedReason.DEPENDENCIES
+    return None
+
+
+def assignee_of(task: Row) -> str | None:
+    """Tasks owned by an agent are handed only to that agent."""
+    return task["owner_ref"] if task["owner_kind"] == "agent_session" else None
+
+
+def enqueue_run(tx: Tx, ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: str | None = None) -> Row:
+    """Queue the task's next attempt. The task records the attempt count and a run.queued event."""
+    attempt = int(task["attempts"]) + 1
+    run = {
+        "id": new_id("run"),
+        "task_id": task["id"],
+        "attempt": attempt,
+        "status": RunStatus.QUEUED.value,
+        "held": 0,
+        "priority": task["priority"],
+        "network_channel": task["network_channel"],
+        "workspace_id": task["workspace_id"],
+        "assignee": assignee_of(task),
+        "concurrency_key": task["concurrency_key"],
+        "required_capabilities": task["required_capabilities"],
+        "deadline": task["deadline"],
+        "dedupe_key": task["dedupe_key"],
+        "available_at": ctx.now + delay,
+        "queued_at": ctx.now + delay,
+        "origin_kind": ctx.origin_kind,
+        "origin_ref": ctx.origin_ref,
+        "metadata": metadata,
+        "last_event_type": "run.queued",
+        "last_activity_at": ctx.now,
+    }
+    tx.run_insert(run)
+    payload: dict[str, Any] = {"attempt": attempt}
+    if delay:
+        payload["retry_delay_seconds"] = round(delay, 3)
+    record(tx, ctx, task["id"], {"attempts": attempt}, "run.queued", run_id=run["id"], payload=payload)
+    return tx.run_get(run["id"]) or run
+
+
+def refresh(tx: Tx, ctx: Ctx, task: Row) -> Row:
+    """Bring an active task's status in line with what blocks it, queueing or holding its run.
+
+    Drafts, pending (not started) and closed tasks are left alone.
+    """
+    if task["status"] in TASK_TERMINAL or task["status"] in (TaskStatus.DRAFT, TaskStatus.PENDING):
+        return task
+    reason = blocking_reason(tx, task)
+    run = tx.open_run_of_task(task["id"])
+    if reason is not None:
+        if run is not None and run["status"] == "queued" and not run["held"]:
+            tx.run_update(run["id"], {"held": 1}, expect_status=["queued"])
+        if task["status"] != TaskStatus.BLOCKED or task["blocked_reason"] != reason:
+            task = record(
+                tx, ctx, task["id"], {"status": "blocked", "blocked_reason": str(reason)}, "task.blocked",
+                payload={"reason": str(reason)},
+            ) or task
+        return task
+    if run is None:
+        enqueue_run(tx, ctx, task)
+        target = TaskStatus.READY
+    elif run["status"] == "queued":
+        if run["held"]:
+            tx.run_update(run["id"], {"held": 0}, expect_status=["queued"])
+        target = TaskStatus.READY
+    else:
+        target = TaskStatus.IN_PROGRESS
+    fresh = tx.task_get(task["id"]) or task
+    if fresh["status"] != target or fresh["blocked_reason"] is not None:
+        event = "task.ready" if target == TaskStatus.READY else "task.unblocked"
+        fresh = record(tx, ctx, task["id"], {"status": target.value, "blocked_reason": None}, event) or fresh
+    return fresh
+
+
+def refresh_dependents(tx: Tx, ctx: Ctx, task_id: str) -> None:
+    for dependent_id in tx.dependents_of(task_id):
+        dependent = tx.task_get(dependent_id)
+        if dependent is not None:
+            refresh(tx, ctx, dependent)
+
+
+def settle_failed_run(tx: Tx, ctx: Ctx, run: Row, error: str, *, retryable: bool = True) -> Row | None:
+    """After a run failed: queue the next attempt with backoff, or fail the task."""
+    task = tx.task_get(run["task_id"])
+    if task is None or task["status"] in TASK_TERMINAL:
+        return task
+    if retryable and int(run["attempt"]) < int(task["attempt_limit"]):
+        delay = retry_delay(task["backoff_strategy"], float(task["backoff_seconds"]), int(run["attempt"]), _rng)
+        task = record(
+            tx, ctx, task["id"], {"status": "ready", "error": error}, "run.failed", run_id=run["id"],
+            payload={"error": error, "attempt": run["attempt"], "will_retry": True},
+        ) or task
+        enqueue_run(tx, ctx, task, delay=delay, metadata=None)
+        return refresh(tx, ctx, tx.task_get(task["id"]) or task)
+    record(
+        tx, ctx, task["id"], {}, "run.failed", run_id=run["id"],
+        payload={"error": error, "attempt": run["attempt"], "will_retry": False},
+    )
+    return record(
+        tx, ctx, task["id"],
+        {"status": "failed", "error": error, "closed_at": ctx.now, "blocked_reason": None},
+        "task.failed", run_id=run["id"], payload={"error": error},
+    )
+
+
+def cancel_open_runs(tx: Tx, ctx: Ctx, task_id: str, reason: str) -> list[Row]:
+    canceled = []
+    for run in tx.runs_of_task(task_id):
+        if run["status"] in OPEN:
+            updated = tx.run_update(
+                run["id"],
+                {"status": "canceled", "ended_at": ctx.now, "error": reason, "last_event_type": "run.canceled",
+                 "last_activity_at": ctx.now},
+                expect_status=OPEN,
+            )
+            if updated is not None:
+                canceled.append(updated)
+    return canceled
+
+
+def cancel_tree(tx: Tx, ctx: Ctx, root: Row, reason: str, *, event_type: str = "task.canceled",
+                root_changes: Row | None = None) -> Row:
+    """Cancel the task and every open descendant, with their queued and live runs."""
+    result = root
+    for node in tx.task_subtree(root["id"]):
+        if node["status"] in TASK_TERMINAL and node["id"] != root["id"]:
+            continue
+        changes: Row = {"status": "canceled", "closed_at": ctx.now, "blocked_reason": None}
+        if node["id"] == root["id"] and root_changes:
+            changes.update(root_changes)
+        if node["status"] in TASK_TERMINAL:
+            changes = dict(root_changes or {})
+        for run in cancel_open_runs(tx, ctx, node["id"], reason):
+            record(tx, ctx, node["id"], {}, "run.canceled", run_id=run["id"], payload={"reason": reason})
+        updated = record(tx, ctx, node["id"], changes, event_type if node["id"] == root["id"] else "task.canceled",
+                         payload={"reason": reason, "root_task_id": root["id"]})
+        if node["id"] == root["id"] and updated is not None:
+            result = updated
+    return result

@@ -1,0 +1,359 @@
+"""Operations on runs: claim, start, heartbeat, complete, fail, release, cancel, attach a session,
+and taking back runs whose lease lapsed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from taskloom.domain.states import TASK_TERMINAL
+from taskloom.engine.context import Ctx, dumps, hash_token, load_visible_task, new_claim_token, record
+from taskloom.engine.lifecycle import LIVE, OPEN, cancel_open_runs, refresh, refresh_dependents, settle_failed_run
+from taskloom.storage.sql import Coalesce, Row, Tx
+
+USAGE_FIELDS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count")
+
+
+@dataclass
+class Claim:
+    run: Row
+    task: Row
+    token: str
+
+
+@dataclass
+class ClaimFilters:
+    network_channel: str | None = None
+    workspace: str | None = None
+    capabilities: list[str] | None = None
+    min_priority: int | None = None
+    task_ids: list[str] | None = None
+
+
+def _lease_changes(ctx: Ctx, lease_seconds: float, session_id: str | None) -> tuple[Row, str]:
+    token, token_hash = new_claim_token()
+    changes: Row = {
+        "status": "claimed",
+        "claimed_at": ctx.now,
+        "claimed_by_kind": ctx.actor.kind,
+        "claimed_by_ref": ctx.actor.ref,
+        "claim_token_hash": token_hash,
+        "lease_until": ctx.now + lease_seconds,
+        "lease_seconds": lease_seconds,
+        "heartbeat_at": ctx.now,
+        "last_event_type": "run.claimed",
+        "last_activity_at": ctx.now,
+    }
+    if session_id:
+        changes["session_id"] = session_id
+    return changes, token
+
+
+def _take(tx: Tx, ctx: Ctx, candidate: Row, lease_seconds: float, session_id: str | None,
+          idempotency_key: str | None = None) -> Claim | None:
+    task = record(
+        tx, ctx, candidate["task_id"], {"status": "in_progress", "started_at": Coalesce(ctx.now)}, "run.claimed",
+        run_id=candidate["id"], payload={"attempt": candidate["attempt"], "lease_seconds": lease_seconds},
+        expect_status=("ready",),
+    )
+    if task is None:
+        return None
+    changes, token = _lease_changes(ctx, lease_seconds, session_id)
+    if task["timeout_seconds"]:
+        changes["timeout_at"] = ctx.now + float(task["timeout_seconds"])
+    if idempotency_key:
+        changes["idempotency_key"] = idempotency_key
+    run = tx.run_update(candidate["id"], changes, expect_status=("queued",))
+    if run is None:
+        raise Conflict(f"run {candidate['id']} is no longer queued")
+    return Claim(run=run, task=task, token=token)
+
+
+def claim_next(tx: Tx, ctx: Ctx, filters: ClaimFilters, lease_seconds: float, session_id: str | None) -> Claim | None:
+    """Claim the most urgent, oldest claimable run visible to the caller."""
+    query: Row = {
+        "network_channel": filters.network_channel,
+        "workspace": filters.workspace,
+        "capabilities": filters.capabilities,
+        "min_priority": filters.min_priority,
+        "assignee": ctx.actor.ref,
+        "task_ids": filters.task_ids,
+        "visible_workspaces": ctx.actor.workspaces,
+    }
+    for _ in range(3):
+        candidate = tx.run_claim_next(ctx.now, query)
+        if candidate is None:
+            return None
+        claim = _take(tx, ctx, candidate, lease_seconds, session_id)
+        if claim is not None:
+            return claim
+    return None
+
+
+def load_visible_run(tx: Tx, ctx: Ctx, run_id: str, *, for_update: bool = False) -> Row:
+    run = tx.run_get(run_id, for_update=for_update)
+    if run is None or not ctx.actor.sees_workspace(run["workspace_id"]):
+        raise NotFound(f"run {run_id} not found")
+    return run
+
+
+def claim_run(tx: Tx, ctx: Ctx, run_id: str, lease_seconds: float, idempotency_key: str | None) -> Claim | Row:
+    """Claim one named queued run. Repeating the same idempotency key returns the claim already made."""
+    run = load_visible_run(tx, ctx, run_id, for_update=True)
+    if run["status"] != "queued":
+        if idempotency_key and run["idempotency_key"] == idempotency_key and _is_claimer(ctx, run):
+            return run
+        raise Conflict(f"run {run_id} is {run['status']}, not queued")
+    if run["held"]:
+        task = tx.task_get(run["task_id"])
+        reason = task["blocked_reason"] if task else "blocked"
+        raise Conflict(f"run {run_id} is not claimable: its task is blocked ({reason})")
+    if run["available_at"] > ctx.now:
+        raise Conflict(f"run {run_id} is waiting for its retry backoff")
+    if run["assignee"] and run["assignee"] != ctx.actor.ref and not ctx.actor.is_admin:
+        raise Forbidden(f"run {run_id} is reserved for agent {run['assignee']}")
+    claim = _take(tx, ctx, run, lease_seconds, None, idempotency_key)
+    if claim is None:
+        raise Conflict(f"run {run_id} is not claimable now")
+    return claim
+
+
+def _is_claimer(ctx: Ctx, run: Row) -> bool:
+    return run["claimed_by_kind"] == ctx.actor.kind and run["claimed_by_ref"] == ctx.actor.ref
+
+
+def _load_own_live_run(tx: Tx, ctx: Ctx, run_id: str, claim_token: str | None, action: str) -> Row:
+    """The caller's live run, or the error that says exactly why not."""
+    run = load_visible_run(tx, ctx, run_id, for_update=True)
+    if not _is_claimer(ctx, run) and not ctx.actor.is_admin:
+        raise Forbidden(f"run {run_id} is not held by you")
+    if run["status"] not in LIVE:
+        raise Conflict(_not_live_reason(run, action))
+    if claim_token is not None and hash_token(claim_token) != run["claim_token_hash"]:
+        raise Conflict(f"claim token does not match the current lease of run {run_id}")
+    return run
+
+
+def _not_live_reason(run: Row, action: str) -> str:
+    if run["status"] == "queued":
+        return f"cannot {action} run {run['id']}: it is queued, not claimed"
+    if run["status"] == "canceled":
+        return f"cannot {action} run {run['id']}: it was canceled ({run['error'] or 'canceled'})"
+    if run["status"] == "failed" and run["error"] and run["error"].startswith(("lease expired", "timed out")):
+        return f"cannot {action} run {run['id']}: it was taken back ({run['error']})"
+    return f"cannot {action} run {run['id']}: it is already {run['status']}"
+
+
+def _usage_changes(usage: Row | None) -> Row:
+    return {k: v for k, v in (usage or {}).items() if k in USAGE_FIELDS and v is not None}
+
+
+def start_run(tx: Tx, ctx: Ctx, run_id: str, idempotency_key: str | None) -> Row:
+    run = load_visible_run(tx, ctx, run_id, for_update=True)
+    if run["status"] in ("starting", "running") and idempotency_key and run["idempotency_key"] == idempotency_key:
+        return run
+    if not _is_claimer(ctx, run) and not ctx.actor.is_admin:
+        raise Forbidden(f"run {run_id} is not held by you")
+    if run["status"] != "claimed":
+        raise Conflict(_not_live_reason(run, "start") if run["status"] not in LIVE
+                       else f"run {run_id} is already {run['status']}")
+    changes: Row = {"status": "starting", "started_at": ctx.now, "last_event_type": "run.started",
+                    "last_activity_at": ctx.now}
+    if idempotency_key:
+        changes["idempotency_key"] = idempotency_key
+    updated = tx.run_update(run_id, changes, expect_status=("claimed",))
+    assert updated is not None
+    record(tx, ctx, run["task_id"], {}, "run.started", run_id=run_id)
+    return updated
+
+
+def heartbeat(tx: Tx, ctx: Ctx, run_id: str, *, lease_seconds: float | None, claim_token: str | None,
+              usage: Row | None, progress: Any = None) -> Row:
+    run = _load_own_live_run(tx, ctx, run_id, claim_token, "heartbeat")
+    seconds = float(lease_seconds or run["lease_seconds"] or 300)
+    changes: Row = {
+        "lease_until": ctx.now + seconds,
+        "lease_seconds": seconds,
+        "heartbeat_at": ctx.now,
+        "status": "running",
+        "started_at": Coalesce(ctx.now),
+        "last_event_type": "run.heartbeat",
+        "last_activity_at": ctx.now,
+        **_usage_changes(usage),
+    }
+    updated = tx.run_update(run_id, changes, expect_status=LIVE)
+    assert updated is not None
+    payload: Row = {"lease_until": changes["lease_until"]}
+    if progress is not None:
+        payload["progress"] = progress
+    record(tx, ctx, run["task_id"], {}, "run.heartbeat", run_id=run_id, payload=payload)
+    return updated
+
+
+def complete_run(tx: Tx, ctx: Ctx, run_id: str, *, result: Any, idempotency_key: str | None,
+                 claim_token: str | None, usage: Row | None) -> Row:
+    existing = load_visible_run(tx, ctx, run_id, for_update=True)
+    if _repeat(existing, "completed", idempotency_key):
+        return existing
+    run = _load_own_live_run(tx, ctx, run_id, claim_token, "complete")
+    changes: Row = {
+        "status": "completed",
+        "ended_at": ctx.now,
+        "result": dumps(result),
+        "terminal_key": idempotency_key,
+        "started_at": Coalesce(ctx.now),
+        "last_event_type": "run.completed",
+        "last_activity_at": ctx.now,
+        **_usage_changes(usage),
+    }
+    updated = tx.run_update(run_id, changes, expect_status=LIVE)
+    assert updated is not None
+    task = record(
+        tx, ctx, run["task_id"],
+        {"status": "completed", "closed_at": ctx.now, "result": dumps(result), "blocked_reason": None, "error": None},
+        "run.completed", run_id=run_id, payload={"attempt": run["attempt"]},
+    )
+    if task is not None:
+        refresh_dependents(tx, ctx, task["id"])
+    return updated
+
+
+def _repeat(run: Row, status: str, idempotency_key: str | None) -> bool:
+    """A terminal call repeated with the same idempotency key is answered, not refused."""
+    return bool(idempotency_key) and run["status"] == status and run["terminal_key"] == idempotency_key
+
+
+def fail_run(tx: Tx, ctx: Ctx, run_id: str, *, error: str, idempotency_key: str | None, claim_token: str | None,
+             retryable: bool = True, usage: Row | None = None) -> Row:
+    if not error or not error.strip():
+        raise InvalidInput("error must not be empty")
+    existing = load_visible_run(tx, ctx, run_id, for_update=True)
+    if _repeat(existing, "failed", idempotency_key):
+        return existing
+    run = _load_own_live_run(tx, ctx, run_id, claim_token, "fail")
+    changes: Row = {
+        "status": "failed", "ended_at": ctx.now, "error": error, "terminal_key": idempotency_key,
+        "last_event_type": "run.failed", "last_activity_at": ctx.now, **_usage_changes(usage),
+    }
+    updated = tx.run_update(run_id, changes, expect_status=LIVE)
+    assert updated is not None
+    settle_failed_run(tx, ctx, updated, error, retryable=retryable)
+    return updated
+
+
+def release_run(tx: Tx, ctx: Ctx, run_id: str, *, reason: str | None, claim_token: str | None) -> Row:
+    """Hand a claimed run back to the queue unchanged: not a failure, the attempt is not spent."""
+    run = _load_own_live_run(tx, ctx, run_id, claim_token, "release")
+    changes: Row = {
+        "status": "queued", "claimed_at": None, "claimed_by_kind": None, "claimed_by_ref": None,
+        "claim_token_hash": None, "lease_until": None, "heartbeat_at": None, "started_at": None,
+        "timeout_at": None, "available_at": ctx.now, "last_event_type": "run.released", "last_activity_at": ctx.now,
+    }
+    updated = tx.run_update(run_id, changes, expect_status=LIVE)
+    assert updated is not None
+    task = record(tx, ctx, run["task_id"], {"status": "ready"}, "run.released", run_id=run_id,
+                  payload={"reason": reason}, expect_status=("in_progress", "blocked"))
+    if task is not None:
+        refresh(tx, ctx, task)
+    return tx.run_get(run_id) or updated
+
+
+def cancel_run(tx: Tx, ctx: Ctx, run_id: str, reason: str | None = None) -> Row:
+    """Cancel one run. The task goes back to pending (no automatic retry): start or enqueue to run again."""
+    run = load_visible_run(tx, ctx, run_id, for_update=True)
+    if run["status"] not in OPEN:
+        raise Conflict(f"run {run_id} is already {run['status']}")
+    if run["status"] in LIVE and not (_is_claimer(ctx, run) or ctx.actor.is_admin or ctx.actor.role == "member"):
+        raise Forbidden(f"run {run_id} is not held by you")
+    why = reason or "run canceled"
+    updated = tx.run_update(
+        run_id, {"status": "canceled", "ended_at": ctx.now, "error": why, "last_event_type": "run.canceled",
+                 "last_activity_at": ctx.now},
+        expect_status=OPEN,
+    )
+    assert updated is not None
+    task = tx.task_get(run["task_id"])
+    if task is not None and task["status"] not in TASK_TERMINAL:
+        record(tx, ctx, task["id"], {"status": "pending", "blocked_reason": None}, "run.canceled", run_id=run_id,
+               payload={"reason": why})
+    return updated
+
+
+def attach_session(tx: Tx, ctx: Ctx, run_id: str, session_id: str) -> Row:
+    if not session_id.strip():
+        raise InvalidInput("session_id must not be empty")
+    run = load_visible_run(tx, ctx, run_id, for_update=True)
+    if run["status"] not in OPEN:
+        raise Conflict(f"run {run_id} is already {run['status']}")
+    if run["status"] in LIVE and not _is_claimer(ctx, run) and not ctx.actor.is_admin:
+        raise Forbidden(f"run {run_id} is not held by you")
+    changes: Row = {"session_id": session_id, "last_event_type": "run.session_attached", "last_activity_at": ctx.now}
+    if run["status"] == "starting":
+        changes["status"] = "running"
+    updated = tx.run_update(run_id, changes, expect_status=OPEN)
+    assert updated is not None
+    record(tx, ctx, run["task_id"], {}, "run.session_attached", run_id=run_id, payload={"session_id": session_id})
+    return updated
+
+
+def expire_leases(tx: Tx, ctx: Ctx, limit: int = 200) -> int:
+    """Take back runs whose lease lapsed (or whose timeout passed): fail them and retry or fail the task."""
+    taken = 0
+    for run in tx.runs_lease_expired(ctx.now, limit):
+        timed_out = run["timeout_at"] is not None and run["timeout_at"] < ctx.now
+        if timed_out:
+            task = tx.task_get(run["task_id"])
+            seconds = task["timeout_seconds"] if task else None
+            error = f"timed out: the run exceeded its timeout of {seconds} s"
+        else:
+            error = (
+                f"lease expired: no heartbeat from {run['claimed_by_kind']}:{run['claimed_by_ref']} "
+                f"within the {run['lease_seconds']} s lease"
+            )
+        updated = tx.run_update(
+            run["id"],
+            {"status": "failed", "ended_at": ctx.now, "error": error, "last_event_type": "run.lease_expired",
+             "last_activity_at": ctx.now},
+            expect_status=LIVE,
+        )
+        if updated is None:
+            continue
+        record(tx, ctx, run["task_id"], {}, "run.timed_out" if timed_out else "run.lease_expired",
+               run_id=run["id"], payload={"error": error})
+        settle_failed_run(tx, ctx, updated, error)
+        taken += 1
+    return taken
+
+
+def expire_deadlines(tx: Tx, ctx: Ctx, limit: int = 200) -> int:
+    """A queued run whose task deadline passed is never handed out: the run is canceled and
+    the task fails with ``deadline passed`` (the work-queues API shows it as ``expired``)."""
+    expired = 0
+    for run in tx.runs_past_deadline(ctx.now, limit):
+        updated = tx.run_update(
+            run["id"],
+            {"status": "canceled", "ended_at": ctx.now, "error": "deadline passed", "last_event_type": "run.expired",
+             "last_activity_at": ctx.now},
+            expect_status=("queued",),
+        )
+        if updated is None:
+            continue
+        record(tx, ctx, run["task_id"], {"status": "failed", "error": "deadline passed", "closed_at": ctx.now,
+                                         "blocked_reason": None},
+               "task.expired", run_id=run["id"], payload={"deadline": run["deadline"]},
+               expect_status=("ready", "blocked", "pending"))
+        expired += 1
+    return expired
+
+
+def get_run(tx: Tx, ctx: Ctx, run_id: str) -> tuple[Row, Row]:
+    run = load_visible_run(tx, ctx, run_id)
+    task = load_visible_task(tx, ctx, run["task_id"])
+    return run, task
+
+
+__all__ = [
+    "Claim", "ClaimFilters", "claim_next", "claim_run", "start_run", "heartbeat", "complete_run", "fail_run",
+    "release_run", "cancel_run", "attach_session", "expire_leases", "get_run", "cancel_open_runs",
+]

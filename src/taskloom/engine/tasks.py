@@ -1,0 +1,306 @@
+"""Operations on tasks: create, update, publish/start, approvals, dependencies, cancel, delete, triage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
+from taskloom.domain.states import TASK_TERMINAL, TaskStatus
+from taskloom.engine.context import Ctx, dumps, load_visible_task, new_id, record
+from taskloom.engine.lifecycle import (
+    LIVE,
+    OPEN,
+    assignee_of,
+    cancel_tree,
+    enqueue_run,
+    refresh,
+    refresh_dependents,
+)
+from taskloom.storage.sql import Row, Tx
+
+
+@dataclass
+class TaskSpec:
+    """Everything a new task may carry. Each API fills the fields it speaks."""
+
+    title: str
+    description: str = ""
+    scope: str | None = None
+    workspace_id: str | None = None
+    priority: int = 50
+    owner_kind: str | None = None
+    owner_ref: str | None = None
+    parent_task_id: str | None = None
+    metadata: Any = None
+    max_attempts: int = 3
+    approval_policy: str = "none"
+    draft: bool = False
+    start: bool = True
+    network_channel: str | None = None
+    dependencies: list[str] = field(default_factory=list)
+    backoff_strategy: str = "exponential_jitter"
+    backoff_seconds: float = 1.0
+    timeout_seconds: float | None = None
+    deadline: float | None = None
+    dedupe_key: str | None = None
+    concurrency_key: str | None = None
+    required_capabilities: list[str] | None = None
+    task_id: str | None = None
+    id_prefix: str = "task"
+    identifier: str | None = None
+    source: str = "runtime"
+    ext: Any = None
+
+
+def create_task(tx: Tx, ctx: Ctx, spec: TaskSpec) -> tuple[Row, Row | None]:
+    """Create a task and, if it is ready, queue its first run. Returns (task, run)."""
+    if not spec.title or not spec.title.strip():
+        raise InvalidInput("title must not be empty")
+    scope = spec.scope or ("workspace" if spec.workspace_id else "global")
+    if scope == "workspace" and not spec.workspace_id:
+        raise InvalidInput("workspace_id is required when scope is 'workspace'")
+    if scope == "global" and spec.workspace_id:
+        raise InvalidInput("workspace_id must be empty when scope is 'global'")
+    if not ctx.actor.sees_workspace(spec.workspace_id):
+        raise Forbidden(f"you may not create tasks in workspace {spec.workspace_id}")
+    if spec.parent_task_id is not None:
+        load_visible_task(tx, ctx, spec.parent_task_id)
+    for dep in spec.dependencies:
+        load_visible_task(tx, ctx, dep)
+    task_id = spec.task_id or new_id(spec.id_prefix)
+    if tx.task_get(task_id) is not None:
+        raise Conflict(f"task {task_id} already exists")
+    identifier = spec.identifier or f"TL-{tx.counter_next('task_identifier')}"
+    if spec.identifier and tx.task_get_by_identifier(spec.identifier) is not None:
+        raise Conflict(f"identifier {spec.identifier} is already taken")
+    approval_state = "pending" if spec.approval_policy == "required" else "not_required"
+    status = TaskStatus.DRAFT if spec.draft else TaskStatus.PENDING
+    row: Row = {
+        "id": task_id,
+        "identifier": identifier,
+        "title": spec.title.strip(),
+        "description": spec.description or "",
+        "status": status.value,
+        "priority": spec.priority,
+        "scope": scope,
+        "workspace_id": spec.workspace_id,
+        "owner_kind": spec.owner_kind,
+        "owner_ref": spec.owner_ref,
+        "created_by_kind": ctx.actor.kind,
+        "created_by_ref": ctx.actor.ref,
+        "origin_kind": ctx.origin_kind,
+        "origin_ref": ctx.origin_ref,
+        "parent_task_id": spec.parent_task_id,
+        "network_channel": spec.network_channel,
+        "metadata": dumps(spec.metadata),
+        "approval_policy": spec.approval_policy,
+        "approval_state": approval_state,
+        "draft": 1 if spec.draft else 0,
+        "max_attempts": spec.max_attempts,
+        "attempt_limit": spec.max_attempts,
+        "attempts": 0,
+        "backoff_strategy": spec.backoff_strategy,
+        "backoff_seconds": spec.backoff_seconds,
+        "deadline": spec.deadline,
+        "timeout_seconds": spec.timeout_seconds,
+        "dedupe_key": spec.dedupe_key,
+        "concurrency_key": spec.concurrency_key,
+        "required_capabilities": dumps(spec.required_capabilities),
+        "source": spec.source,
+        "ext": dumps(spec.ext),
+        "event_seq": 0,
+        "created_at": ctx.now,
+        "updated_at": ctx.now,
+        "last_activity_at": ctx.now,
+    }
+    tx.task_insert(row)
+    for dep in spec.dependencies:
+        tx.dependency_insert(task_id, dep, "blocks", ctx.now)
+    task = record(tx, ctx, task_id, {}, "task.created", payload={"title": row["title"], "source": spec.source})
+    assert task is not None
+    if not spec.draft and spec.start:
+        task = activate(tx, ctx, task)
+    return task, tx.open_run_of_task(task_id)
+
+
+def activate(tx: Tx, ctx: Ctx, task: Row) -> Row:
+    """Leave draft/pending: become blocked or ready (queueing the first run)."""
+    task = record(tx, ctx, task["id"], {"status": "ready", "draft": 0}, "task.activated") or task
+    return refresh(tx, ctx, task)
+
+
+def publish(tx: Tx, ctx: Ctx, task_id: str) -> tuple[Row, Row | None]:
+    task = load_visible_task(tx, ctx, task_id)
+    if task["status"] != TaskStatus.DRAFT:
+        raise Conflict(f"task {task_id} is not a draft (status {task['status']})")
+    task = record(tx, ctx, task_id, {"draft": 0}, "task.published") or task
+    task = activate(tx, ctx, task)
+    return task, tx.open_run_of_task(task_id)
+
+
+def start(tx: Tx, ctx: Ctx, task_id: str) -> tuple[Row, Row | None]:
+    """Start a pending task (or a draft: publishing it). A task already queued or running is a conflict."""
+    task = load_visible_task(tx, ctx, task_id)
+    if task["status"] == TaskStatus.DRAFT:
+        return publish(tx, ctx, task_id)
+    if task["status"] != TaskStatus.PENDING:
+        raise Conflict(f"task {task_id} cannot be started from status {task['status']}")
+    task = activate(tx, ctx, task)
+    return task, tx.open_run_of_task(task_id)
+
+
+def enqueue(tx: Tx, ctx: Ctx, task_id: str) -> tuple[Row, Row]:
+    """Queue one more run explicitly (re-run). A closed task is reopened with a fresh attempt budget."""
+    task = load_visible_task(tx, ctx, task_id)
+    if task["status"] == TaskStatus.DRAFT:
+        raise Conflict(f"task {task_id} is a draft: publish it first")
+    if task["approval_state"] in ("pending", "rejected"):
+        raise Conflict(f"task {task_id} is not approved (approval_state {task['approval_state']})")
+    if tx.open_run_of_task(task_id) is not None:
+        raise Conflict(f"task {task_id} already has a queued or live run")
+    changes: Row = {"status": "ready", "closed_at": None, "attempt_limit": int(task["attempts"]) + task["max_attempts"]}
+    task = record(tx, ctx, task_id, changes, "task.reopened" if task["status"] in TASK_TERMINAL else "task.enqueued",
+                  ) or task
+    refresh(tx, ctx, task)
+    run = tx.open_run_of_task(task_id)
+    assert run is not None
+    return tx.task_get(task_id) or task, run
+
+
+def approve(tx: Tx, ctx: Ctx, task_id: str, comment: str | None = None) -> tuple[Row, Row | None]:
+    task = load_visible_task(tx, ctx, task_id)
+    if task["approval_state"] != "pending":
+        raise Conflict(f"task {task_id} is not awaiting approval (approval_state {task['approval_state']})")
+    task = record(tx, ctx, task_id, {"approval_state": "approved"}, "task.approved", payload={"comment": comment})
+    assert task is not None
+    task = refresh(tx, ctx, task)
+    return task, tx.open_run_of_task(task_id)
+
+
+def reject(tx: Tx, ctx: Ctx, task_id: str, reason: str | None = None) -> Row:
+    task = load_visible_task(tx, ctx, task_id)
+    if task["approval_state"] != "pending":
+        raise Conflict(f"task {task_id} is not awaiting approval (approval_state {task['approval_state']})")
+    return cancel_tree(tx, ctx, task, reason or "rejected", event_type="task.rejected",
+                       root_changes={"approval_state": "rejected"})
+
+
+def cancel(tx: Tx, ctx: Ctx, task_id: str, reason: str | None = None) -> Row:
+    task = load_visible_task(tx, ctx, task_id)
+    if task["status"] in TASK_TERMINAL:
+        raise Conflict(f"task {task_id} is already {task['status']}")
+    return cancel_tree(tx, ctx, task, reason or "canceled")
+
+
+UPDATABLE = {
+    "title", "description", "priority", "owner_kind", "owner_ref", "metadata", "network_channel", "max_attempts",
+    "blocker", "deadline", "timeout_seconds", "concurrency_key", "required_capabilities", "ext", "result",
+    "backoff_strategy", "backoff_seconds",
+}
+
+
+def update(tx: Tx, ctx: Ctx, task_id: str, changes: Row) -> Row:
+    """Apply field changes; queued runs follow priority/channel/owner; a blocker blocks the task."""
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise InvalidInput(f"fields cannot be updated: {sorted(unknown)}")
+    task = load_visible_task(tx, ctx, task_id)
+    if "title" in changes and not (changes["title"] or "").strip():
+        raise InvalidInput("title must not be empty")
+    stored = dict(changes)
+    for key in ("metadata", "required_capabilities", "ext", "result"):
+        if key in stored:
+            stored[key] = dumps(stored[key])
+    if "max_attempts" in stored:
+        stored["attempt_limit"] = int(task["attempt_limit"]) - int(task["max_attempts"]) + int(stored["max_attempts"])
+    task = record(tx, ctx, task_id, stored, "task.updated", payload={"fields": sorted(changes)})
+    assert task is not None
+    run = tx.open_run_of_task(task_id)
+    if run is not None and run["status"] == "queued":
+        follow = {
+            "priority": task["priority"],
+            "network_channel": task["network_channel"],
+            "assignee": assignee_of(task),
+            "concurrency_key": task["concurrency_key"],
+            "required_capabilities": task["required_capabilities"],
+            "deadline": task["deadline"],
+        }
+        tx.run_update(run["id"], follow, expect_status=["queued"])
+    if "blocker" in changes:
+        task = refresh(tx, ctx, task)
+    return task
+
+
+def delete(tx: Tx, ctx: Ctx, task_id: str) -> None:
+    """Delete a task and its subtree. Refused while any of them has a live run or open dependents."""
+    task = load_visible_task(tx, ctx, task_id)
+    subtree = tx.task_subtree(task_id)
+    ids = {t["id"] for t in subtree}
+    live = tx.open_runs_of_tasks(list(ids))
+    if any(r["status"] in LIVE for r in live.values()):
+        raise Conflict(f"task {task_id} (or a descendant) has a live run: cancel it first")
+    for node in subtree:
+        for dependent_id in tx.dependents_of(node["id"]):
+            dependent = tx.task_get(dependent_id)
+            if dependent_id not in ids and dependent is not None and dependent["status"] not in TASK_TERMINAL:
+                raise Conflict(f"task {dependent['id']} depends on {node['id']}: remove the dependency first")
+    del task
+    tx.task_delete(task_id)
+
+
+def add_dependency(tx: Tx, ctx: Ctx, task_id: str, depends_on: str, kind: str = "blocks") -> Row:
+    task = load_visible_task(tx, ctx, task_id)
+    load_visible_task(tx, ctx, depends_on)
+    if task_id == depends_on:
+        raise Unprocessable(f"dependency cycle: {task_id} -> {task_id}")
+    path = tx.dependency_path(depends_on, task_id)
+    if path is not None:
+        cycle = " -> ".join([task_id, *path])
+        raise Unprocessable(f"dependency cycle: {cycle}")
+    if not tx.dependency_insert(task_id, depends_on, kind, ctx.now):
+        raise Conflict(f"task {task_id} already depends on {depends_on}")
+    task = record(tx, ctx, task_id, {}, "task.dependency_added", payload={"depends_on_task_id": depends_on}) or task
+    return refresh(tx, ctx, task)
+
+
+def remove_dependency(tx: Tx, ctx: Ctx, task_id: str, depends_on: str) -> Row:
+    task = load_visible_task(tx, ctx, task_id)
+    if not tx.dependency_delete(task_id, depends_on):
+        raise NotFound(f"task {task_id} does not depend on {depends_on}")
+    task = record(tx, ctx, task_id, {}, "task.dependency_removed", payload={"depends_on_task_id": depends_on}) or task
+    return refresh(tx, ctx, task)
+
+
+def triage(tx: Tx, ctx: Ctx, task_id: str, action: str) -> Row:
+    """Per-caller inbox state: read (up to the task's latest activity), dismiss, archive."""
+    task = load_visible_task(tx, ctx, task_id)
+    current = tx.triage_get(ctx.actor.kind, ctx.actor.ref, task_id) or {}
+    row = {
+        "actor_kind": ctx.actor.kind,
+        "actor_ref": ctx.actor.ref,
+        "task_id": task_id,
+        "read": 1,
+        "dismissed": 1 if action == "dismiss" else int(current.get("dismissed") or 0),
+        "archived": 1 if action == "archive" else int(current.get("archived") or 0),
+        "last_seen_activity_at": task["last_activity_at"],
+        "updated_at": ctx.now,
+    }
+    return tx.triage_upsert(row)
+
+
+def set_awaiting_input(tx: Tx, ctx: Ctx, task: Row, awaiting: bool, *, run_id: str | None, payload: Any) -> Row:
+    """Mark (or clear) a task as blocked on a human's input (used by the agent-tasks API)."""
+    if awaiting:
+        return record(tx, ctx, task["id"], {"status": "blocked", "blocked_reason": "awaiting_input"},
+                      "task.awaiting_input", run_id=run_id, payload=payload) or task
+    task = record(tx, ctx, task["id"], {"blocked_reason": None}, "task.input_received", run_id=run_id,
+                  payload=payload) or task
+    return refresh(tx, ctx, task)
+
+
+__all__ = [
+    "TaskSpec", "create_task", "activate", "publish", "start", "enqueue", "approve", "reject", "cancel", "update",
+    "delete", "add_dependency", "remove_dependency", "triage", "set_awaiting_input", "enqueue_run", "OPEN",
+    "refresh_dependents",
+]

@@ -1,0 +1,110 @@
+"""The storage interface every backend implements, and the in-process notice hub."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from taskloom.storage.sql import Tx
+
+T = TypeVar("T")
+
+# Notice keys: ("task", task_id) when a task's events change, ("runs", "*") when
+# claimable work may have appeared. Listeners wake on them; they carry no data.
+Notice = tuple[str, str]
+RUNS_CHANGED: Notice = ("runs", "*")
+
+
+class NoticeHub:
+    """Wakes waiters in this process when notices arrive (from a commit here, or
+    from PostgreSQL LISTEN for commits made by other processes)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: dict[Notice, set[asyncio.Future[None]]] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def publish(self, notices: Iterable[Notice]) -> None:
+        """Thread-safe: may be called from a storage thread."""
+        notices = list(notices)
+        if not notices or self._loop is None:
+            return
+        if _running_loop() is self._loop:
+            self._wake(notices)
+        else:
+            self._loop.call_soon_threadsafe(self._wake, notices)
+
+    def _wake(self, notices: list[Notice]) -> None:
+        wake_all = ("*", "*") in notices
+        keys = list(self._waiters) if wake_all else notices
+        for key in keys:
+            for fut in self._waiters.pop(key, ()):
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def wait(self, keys: Iterable[Notice], timeout: float) -> bool:
+        """Wait until one of ``keys`` is published or ``timeout`` passes; True if woken."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        keys = list(keys)
+        for key in keys:
+            self._waiters.setdefault(key, set()).add(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            for key in keys:
+                waiters = self._waiters.get(key)
+                if waiters is not None:
+                    waiters.discard(fut)
+                    if not waiters:
+                        self._waiters.pop(key, None)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class Storage(ABC):
+    """A backend runs engine operations (plain functions of a ``Tx``) in transactions.
+
+    ``write`` returns only after the transaction has committed durably; if the
+    function raises, nothing it did is kept. ``read`` never writes.
+    """
+
+    dialect: str
+    url: str
+
+    def __init__(self) -> None:
+        self.hub = NoticeHub()
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def write(self, fn: Callable[[Tx], T]) -> T: ...
+
+    @abstractmethod
+    async def read(self, fn: Callable[[Tx], T]) -> T: ...
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.dialect}

@@ -1,0 +1,214 @@
+"""PostgreSQL backend: a psycopg 3 connection pool used from worker threads,
+``FOR UPDATE SKIP LOCKED`` claims and ``LISTEN/NOTIFY`` wake-ups across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from taskloom.storage.base import Storage
+from taskloom.storage.migrations import migration_files, split_statements
+from taskloom.storage.sql import Row, Tx
+
+T = TypeVar("T")
+log = logging.getLogger("taskloom.postgres")
+CHANNEL = "taskloom"
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_SQL_CACHE: dict[str, str] = {}
+RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
+MIGRATION_LOCK = 7_243_118_001
+
+
+def _pg_sql(sql: str) -> str:
+    cached = _SQL_CACHE.get(sql)
+    if cached is None:
+        cached = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+        _SQL_CACHE[sql] = cached
+    return cached
+
+
+class PostgresTx(Tx):
+    dialect = "postgres"
+
+    def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
+        cur = self.conn.execute(_pg_sql(sql), params or {})
+        if cur.description is None:
+            return []
+        return list(cur.fetchall())
+
+    def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        return int(self.conn.execute(_pg_sql(sql), params or {}).rowcount)
+
+    def _lock_clause(self, for_update: bool) -> str:
+        return " FOR UPDATE" if for_update else ""
+
+    def run_claim_next(self, now: float, filters: Row) -> Row | None:
+        skip: list[str] = []
+        for _ in range(20):
+            params: dict[str, Any] = {}
+            where = self._claim_where(now, filters, params)
+            if skip:
+                where += " AND r.id NOT IN (" + ", ".join(f":skip{i}" for i in range(len(skip))) + ")"
+                params.update({f"skip{i}": s for i, s in enumerate(skip)})
+            row = self._one(
+                f"SELECT r.* FROM runs r WHERE {where} ORDER BY r.priority DESC, r.queued_at, r.id"
+                " LIMIT 1 FOR UPDATE SKIP LOCKED",
+                params,
+            )
+            if row is None or row["concurrency_key"] is None:
+                return row
+            # Two transactions could each see the key free; serialise on the key and look again.
+            self._exec("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": row["concurrency_key"]})
+            busy = self._scalar(
+                "SELECT COUNT(*) AS n FROM runs WHERE concurrency_key = :k"
+                " AND status IN ('claimed','starting','running')",
+                {"k": row["concurrency_key"]},
+            )
+            if not busy:
+                return row
+            skip.append(row["id"])
+        return None
+
+    def _capability_clause(self, capabilities: list[str] | None, params: dict[str, Any]) -> str:
+        if capabilities is None:
+            return "1 = 1"
+        params["caps"] = json.dumps(list(capabilities))
+        return "(r.required_capabilities IS NULL OR r.required_capabilities::jsonb <@ :caps::jsonb)"
+
+    def counter_next(self, name: str, start: int = 1) -> int:
+        return super().counter_next(name, start)
+
+
+class PostgresStorage(Storage):
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, pool_size: int = 16):
+        super().__init__()
+        self.url = url.replace("postgres://", "postgresql://", 1)
+        self._pool_size = pool_size
+        self._pool: ConnectionPool | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = threading.Event()
+
+    def migrate(self) -> list[str]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            # Several servers may start at once on one database: one migrates at a time.
+            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            try:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ"
+                    " DEFAULT now())"
+                )
+                done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+                applied = []
+                for name, sql in migration_files("postgres"):
+                    if name in done:
+                        continue
+                    with conn.transaction():
+                        for stmt in split_statements(sql):
+                            conn.execute(stmt.encode())
+                        conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+                    applied.append(name)
+                return applied
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.hub.bind(self._loop)
+        self._pool = ConnectionPool(
+            self.url,
+            min_size=2,
+            max_size=self._pool_size,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            open=False,
+        )
+        await asyncio.to_thread(self._pool.open, True, 30)
+        self._threads = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="taskloom-pg")
+        self._listener = asyncio.create_task(self._listen())
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._listener is not None:
+            self._listener.cancel()
+            try:
+                await self._listener
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.close)
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        assert self._threads is not None, "storage not started"
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._write_call, fn)
+
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        assert self._threads is not None, "storage not started"
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._read_call, fn)
+
+    def _write_call(self, fn: Callable[[Tx], T]) -> T:
+        assert self._pool is not None
+        for attempt in range(8):
+            try:
+                with self._pool.connection() as conn:
+                    with conn.transaction():
+                        tx = PostgresTx(conn)
+                        result = fn(tx)
+                        if tx.notices:
+                            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, _encode_notices(tx.notices)))
+                    return result
+            except RETRYABLE:
+                if attempt == 7:
+                    raise
+                log.debug("retrying transaction after deadlock/serialization failure")
+        raise AssertionError("unreachable")
+
+    def _read_call(self, fn: Callable[[Tx], T]) -> T:
+        assert self._pool is not None
+        with self._pool.connection() as conn:
+            with conn.transaction():
+                return fn(PostgresTx(conn, readonly=True))
+
+    async def _listen(self) -> None:
+        """Forward NOTIFYs (from any process on this database) to the local hub."""
+        while not self._closing.is_set():
+            try:
+                aconn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with aconn:
+                    await aconn.execute(f"LISTEN {CHANNEL}")
+                    # After a reconnect something may have been missed: wake everyone.
+                    self.hub.publish([("*", "*")])
+                    async for note in aconn.notifies():
+                        self.hub.publish(_decode_notices(note.payload))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep listening through outages
+                log.warning("notification listener lost its connection: %s", exc)
+                await asyncio.sleep(1)
+
+
+def _encode_notices(notices: set[tuple[str, str]]) -> str:
+    payload = json.dumps(sorted(notices))
+    return payload if len(payload) < 7000 else json.dumps([["*", "*"]])
+
+
+def _decode_notices(payload: str) -> list[tuple[str, str]]:
+    try:
+        return [(str(a), str(b)) for a, b in json.loads(payload)]
+    except (ValueError, TypeError):
+        return [("*", "*")]

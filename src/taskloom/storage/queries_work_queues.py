@@ -1,0 +1,7 @@
+"""Queries for the work-queues API (seed 000). Mixed into ``Tx``."""
+
+from __future__ import annotations
+
+
+class WorkQueueQueries:
+    pass

@@ -1,0 +1,527 @@
+"""Operation-level queries shared by both dialects.
+
+SQL here is written once with ``:name`` parameters; the PostgreSQL backend
+rewrites them to ``%(name)s``. Where the dialects really differ (claiming,
+counters, JSON containment) the backend's ``Tx`` subclass overrides the method.
+Every status-changing update is guarded by the expected current status, so a
+lost race changes nothing and the caller sees it (rowcount 0 / None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from taskloom.storage.base import Notice
+from taskloom.storage.queries_agents import AgentQueries
+from taskloom.storage.queries_backlogs import BacklogQueries
+from taskloom.storage.queries_schedules import ScheduleQueries
+from taskloom.storage.queries_work_queues import WorkQueueQueries
+
+Row = dict[str, Any]
+
+TASK_COLUMNS = frozenset(
+    """id identifier title description status blocked_reason blocker priority scope workspace_id owner_kind
+    owner_ref created_by_kind created_by_ref origin_kind origin_ref parent_task_id network_channel metadata
+    approval_policy approval_state draft max_attempts attempt_limit attempts backoff_strategy backoff_seconds
+    deadline timeout_seconds dedupe_key concurrency_key required_capabilities result error source ext
+    event_seq created_at updated_at started_at closed_at last_activity_at""".split()
+)
+RUN_COLUMNS = frozenset(
+    """id task_id attempt status held priority network_channel workspace_id assignee concurrency_key
+    required_capabilities available_at queued_at claimed_at started_at ended_at heartbeat_at lease_until
+    lease_seconds timeout_at deadline dedupe_key claimed_by_kind claimed_by_ref claim_token_hash session_id idempotency_key
+    terminal_key origin_kind origin_ref metadata result error input_tokens output_tokens total_cost
+    cost_currency tool_call_count turn_count last_event_type last_activity_at""".split()
+)
+LIVE_RUN_STATUSES = ("claimed", "starting", "running")
+
+
+class Coalesce:
+    """An update value that is written only where the column is still NULL."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _set_clause(changes: Row, params: dict[str, Any]) -> list[str]:
+    sets = []
+    for k, v in changes.items():
+        if isinstance(v, Coalesce):
+            params[f"v_{k}"] = v.value
+            sets.append(f"{k} = COALESCE({k}, :v_{k})")
+        else:
+            params[f"v_{k}"] = v
+            sets.append(f"{k} = :v_{k}")
+    return sets
+
+
+def _check_columns(names: Iterable[str], allowed: frozenset[str]) -> None:
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise ValueError(f"unknown columns: {bad}")
+
+
+def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
+    names = []
+    for i, v in enumerate(values):
+        key = f"{prefix}{i}"
+        params[key] = v
+        names.append(f":{key}")
+    return "(" + ", ".join(names) + ")"
+
+
+class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
+    """One transaction. Engine code calls only the named methods below."""
+
+    dialect = "sql"
+
+    def __init__(self, conn: Any, *, readonly: bool = False):
+        self.conn = conn
+        self.readonly = readonly
+        self.notices: set[Notice] = set()
+
+    # -- low-level helpers (private to storage) --------------------------------
+    def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        raise NotImplementedError
+
+    def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        row = self._one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    def notify(self, notice: Notice) -> None:
+        self.notices.add(notice)
+
+    # -- counters ---------------------------------------------------------------
+    def counter_next(self, name: str, start: int = 1) -> int:
+        """Next value of a named counter; values are never handed out twice."""
+        value = self._scalar(
+            "INSERT INTO counters (name, value) VALUES (:name, :start) "
+            "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+            {"name": name, "start": start},
+        )
+        return int(value)
+
+    # -- tasks ------------------------------------------------------------------
+    def task_insert(self, row: Row) -> None:
+        _check_columns(row, TASK_COLUMNS)
+        cols = ", ".join(row)
+        vals = ", ".join(f":{c}" for c in row)
+        self._exec(f"INSERT INTO tasks ({cols}) VALUES ({vals})", row)
+
+    def task_get(self, task_id: str, *, for_update: bool = False) -> Row | None:
+        return self._one("SELECT * FROM tasks WHERE id = :id" + self._lock_clause(for_update), {"id": task_id})
+
+    def task_get_by_identifier(self, identifier: str) -> Row | None:
+        return self._one("SELECT * FROM tasks WHERE identifier = :i", {"i": identifier})
+
+    def tasks_get_many(self, task_ids: Sequence[str]) -> dict[str, Row]:
+        if not task_ids:
+            return {}
+        params: dict[str, Any] = {}
+        rows = self._rows(f"SELECT * FROM tasks WHERE id IN {_in_list('t', list(task_ids), params)}", params)
+        return {r["id"]: r for r in rows}
+
+    def task_update(self, task_id: str, changes: Row, *, expect_status: Sequence[str] | None = None) -> Row | None:
+        """Apply ``changes`` (guarded by ``expect_status``) and bump the event sequence.
+
+        Returns the updated row, or None when the row is missing or its status
+        was not one of ``expect_status``.
+        """
+        _check_columns(changes, TASK_COLUMNS)
+        params: dict[str, Any] = {"id": task_id}
+        sets = _set_clause(changes, params)
+        sets.append("event_seq = event_seq + 1")
+        where = "id = :id"
+        if expect_status is not None:
+            where += " AND status IN " + _in_list("s", list(expect_status), params)
+        row = self._one(f"UPDATE tasks SET {', '.join(sets)} WHERE {where} RETURNING *", params)
+        if row is not None:
+            self.notify(("task", task_id))
+        return row
+
+    def task_delete(self, task_id: str) -> int:
+        return self._exec("DELETE FROM tasks WHERE id = :id", {"id": task_id})
+
+    def task_children(self, task_id: str) -> list[Row]:
+        return self._rows("SELECT * FROM tasks WHERE parent_task_id = :id ORDER BY created_at, id", {"id": task_id})
+
+    def task_child_counts(self, task_ids: Sequence[str]) -> dict[str, int]:
+        if not task_ids:
+            return {}
+        params: dict[str, Any] = {}
+        rows = self._rows(
+            "SELECT parent_task_id AS pid, COUNT(*) AS n FROM tasks WHERE parent_task_id IN "
+            f"{_in_list('p', list(task_ids), params)} GROUP BY parent_task_id",
+            params,
+        )
+        return {r["pid"]: int(r["n"]) for r in rows}
+
+    def task_subtree(self, task_id: str) -> list[Row]:
+        """The task and all its descendants, each with ``depth`` (root = 0), parents first."""
+        return self._rows(
+            "WITH RECURSIVE sub(id, depth) AS ("
+            " SELECT id, 0 FROM tasks WHERE id = :id"
+            " UNION ALL SELECT t.id, sub.depth + 1 FROM tasks t JOIN sub ON t.parent_task_id = sub.id)"
+            " SELECT tasks.*, sub.depth AS depth FROM sub JOIN tasks ON tasks.id = sub.id"
+            " ORDER BY sub.depth, tasks.created_at, tasks.id",
+            {"id": task_id},
+        )
+
+    def task_list(self, filters: Row, *, limit: int, offset: int = 0, order: str = "created_desc") -> list[Row]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        where = self._task_where(filters, params)
+        order_sql = {
+            "created_desc": "created_at DESC, id DESC",
+            "created_asc": "created_at ASC, id ASC",
+            "priority": "priority DESC, created_at ASC, id ASC",
+        }[order]
+        return self._rows(
+            f"SELECT * FROM tasks WHERE {where} ORDER BY {order_sql} LIMIT :limit OFFSET :offset", params
+        )
+
+    def task_count(self, filters: Row) -> int:
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        return int(self._scalar(f"SELECT COUNT(*) AS n FROM tasks WHERE {where}", params))
+
+    def _task_where(self, filters: Row, params: dict[str, Any]) -> str:
+        """Build a WHERE clause from simple equality filters plus a few special keys."""
+        clauses = ["1 = 1"]
+        for key, value in filters.items():
+            if value is None:
+                continue
+            if key == "visible_workspaces":
+                clauses.append(
+                    "(workspace_id IS NULL OR workspace_id IN " + _in_list("vw", list(value) or [""], params) + ")"
+                )
+            elif key == "status_in":
+                clauses.append("status IN " + _in_list("si", list(value), params))
+            elif key == "exclude_drafts":
+                if value:
+                    clauses.append("draft = 0")
+            elif key == "query":
+                params["query"] = f"%{str(value).lower()}%"
+                clauses.append("(LOWER(title) LIKE :query OR LOWER(identifier) LIKE :query)")
+            else:
+                _check_columns([key], TASK_COLUMNS)
+                params[f"f_{key}"] = value
+                clauses.append(f"{key} = :f_{key}")
+        return " AND ".join(clauses)
+
+    # -- dependencies -------------------------------------------------------------
+    def dependency_insert(self, task_id: str, depends_on: str, kind: str, now: float) -> bool:
+        n = self._exec(
+            "INSERT INTO task_dependencies (task_id, depends_on_task_id, kind, created_at) "
+            "VALUES (:t, :d, :k, :now) ON CONFLICT DO NOTHING",
+            {"t": task_id, "d": depends_on, "k": kind, "now": now},
+        )
+        return n > 0
+
+    def dependency_delete(self, task_id: str, depends_on: str) -> bool:
+        return self._exec(
+            "DELETE FROM task_dependencies WHERE task_id = :t AND depends_on_task_id = :d",
+            {"t": task_id, "d": depends_on},
+        ) > 0
+
+    def dependencies_of(self, task_ids: Sequence[str]) -> list[Row]:
+        if not task_ids:
+            return []
+        params: dict[str, Any] = {}
+        return self._rows(
+            "SELECT * FROM task_dependencies WHERE task_id IN "
+            f"{_in_list('d', list(task_ids), params)} ORDER BY created_at, depends_on_task_id",
+            params,
+        )
+
+    def dependents_of(self, task_id: str) -> list[str]:
+        rows = self._rows("SELECT task_id FROM task_dependencies WHERE depends_on_task_id = :id", {"id": task_id})
+        return [r["task_id"] for r in rows]
+
+    def dependency_path(self, start: str, target: str) -> list[str] | None:
+        """A path of dependency edges from ``start`` to ``target`` (inclusive), if any."""
+        rows = self._rows(
+            "WITH RECURSIVE walk(id, path) AS ("
+            " SELECT :start, :start"
+            " UNION SELECT d.depends_on_task_id, walk.path || '>' || d.depends_on_task_id"
+            " FROM task_dependencies d JOIN walk ON d.task_id = walk.id"
+            " WHERE LENGTH(walk.path) < 20000)"
+            " SELECT path FROM walk WHERE id = :target LIMIT 1",
+            {"start": start, "target": target},
+        )
+        return rows[0]["path"].split(">") if rows else None
+
+    def unmet_dependency_count(self, task_id: str) -> int:
+        return int(
+            self._scalar(
+                "SELECT COUNT(*) AS n FROM task_dependencies d JOIN tasks t ON t.id = d.depends_on_task_id"
+                " WHERE d.task_id = :id AND t.status <> 'completed'",
+                {"id": task_id},
+            )
+        )
+
+    # -- runs -------------------------------------------------------------------
+    def run_insert(self, row: Row) -> None:
+        _check_columns(row, RUN_COLUMNS)
+        cols = ", ".join(row)
+        vals = ", ".join(f":{c}" for c in row)
+        self._exec(f"INSERT INTO runs ({cols}) VALUES ({vals})", row)
+        if row.get("status") == "queued" and not row.get("held"):
+            self.notify(("runs", "*"))
+
+    def run_get(self, run_id: str, *, for_update: bool = False) -> Row | None:
+        return self._one("SELECT * FROM runs WHERE id = :id" + self._lock_clause(for_update), {"id": run_id})
+
+    def runs_get_many(self, run_ids: Sequence[str]) -> dict[str, Row]:
+        if not run_ids:
+            return {}
+        params: dict[str, Any] = {}
+        rows = self._rows(f"SELECT * FROM runs WHERE id IN {_in_list('r', list(run_ids), params)}", params)
+        return {r["id"]: r for r in rows}
+
+    def run_update(self, run_id: str, changes: Row, *, expect_status: Sequence[str] | None = None) -> Row | None:
+        _check_columns(changes, RUN_COLUMNS)
+        params: dict[str, Any] = {"id": run_id}
+        sets = ", ".join(_set_clause(changes, params))
+        where = "id = :id"
+        if expect_status is not None:
+            where += " AND status IN " + _in_list("s", list(expect_status), params)
+        row = self._one(f"UPDATE runs SET {sets} WHERE {where} RETURNING *", params)
+        if row is not None and row["status"] == "queued" and not row["held"]:
+            self.notify(("runs", "*"))
+        return row
+
+    def runs_of_task(self, task_id: str, *, status: str | None = None, session_id: str | None = None,
+                     limit: int = 1000) -> list[Row]:
+        params: dict[str, Any] = {"id": task_id, "limit": limit}
+        where = "task_id = :id"
+        if status:
+            where += " AND status = :status"
+            params["status"] = status
+        if session_id:
+            where += " AND session_id = :session"
+            params["session"] = session_id
+        return self._rows(f"SELECT * FROM runs WHERE {where} ORDER BY attempt, queued_at LIMIT :limit", params)
+
+    def open_run_of_task(self, task_id: str) -> Row | None:
+        return self._one(
+            "SELECT * FROM runs WHERE task_id = :id AND status IN ('queued','claimed','starting','running')"
+            " ORDER BY attempt DESC LIMIT 1",
+            {"id": task_id},
+        )
+
+    def open_runs_of_tasks(self, task_ids: Sequence[str]) -> dict[str, Row]:
+        if not task_ids:
+            return {}
+        params: dict[str, Any] = {}
+        rows = self._rows(
+            "SELECT * FROM runs WHERE status IN ('queued','claimed','starting','running') AND task_id IN "
+            f"{_in_list('o', list(task_ids), params)} ORDER BY attempt",
+            params,
+        )
+        return {r["task_id"]: r for r in rows}
+
+    def latest_runs_of_tasks(self, task_ids: Sequence[str]) -> dict[str, Row]:
+        if not task_ids:
+            return {}
+        params: dict[str, Any] = {}
+        rows = self._rows(
+            f"SELECT * FROM runs WHERE task_id IN {_in_list('l', list(task_ids), params)} ORDER BY attempt",
+            params,
+        )
+        return {r["task_id"]: r for r in rows}
+
+    def run_claim_next(self, now: float, filters: Row) -> Row | None:
+        """The best claimable run, locked for this transaction (the caller then claims it
+        with a guarded update). Dialect-specific: SKIP LOCKED on PostgreSQL, the single
+        writer on SQLite."""
+        raise NotImplementedError
+
+    def _claim_where(self, now: float, filters: Row, params: dict[str, Any]) -> str:
+        params["now"] = now
+        clauses = ["r.status = 'queued'", "r.held = 0", "r.available_at <= :now",
+                   "(r.deadline IS NULL OR r.deadline > :now)"]
+        if filters.get("network_channel") is not None:
+            params["channel"] = filters["network_channel"]
+            clauses.append("r.network_channel = :channel")
+        if filters.get("workspace") is not None:
+            params["workspace"] = filters["workspace"]
+            clauses.append("r.workspace_id = :workspace")
+        if filters.get("visible_workspaces") is not None:
+            clauses.append(
+                "(r.workspace_id IS NULL OR r.workspace_id IN "
+                + _in_list("cw", list(filters["visible_workspaces"]) or [""], params) + ")"
+            )
+        if filters.get("min_priority") is not None:
+            params["minp"] = filters["min_priority"]
+            clauses.append("r.priority >= :minp")
+        params["assignee"] = filters.get("assignee") or ""
+        clauses.append("(r.assignee IS NULL OR r.assignee = :assignee)")
+        if filters.get("task_ids") is not None:
+            clauses.append("r.task_id IN " + _in_list("ct", list(filters["task_ids"]) or [""], params))
+        clauses.append(self._capability_clause(filters.get("capabilities"), params))
+        clauses.append(
+            "(r.concurrency_key IS NULL OR NOT EXISTS (SELECT 1 FROM runs a WHERE a.concurrency_key ="
+            " r.concurrency_key AND a.status IN ('claimed','starting','running')))"
+        )
+        return " AND ".join(clauses)
+
+    def _capability_clause(self, capabilities: list[str] | None, params: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def runs_lease_expired(self, now: float, limit: int = 200) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM runs WHERE status IN ('claimed','starting','running') AND"
+            " (lease_until < :now OR (timeout_at IS NOT NULL AND timeout_at < :now))"
+            " ORDER BY lease_until LIMIT :limit",
+            {"now": now, "limit": limit},
+        )
+
+    def runs_past_deadline(self, now: float, limit: int = 200) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM runs WHERE status = 'queued' AND deadline IS NOT NULL AND deadline <= :now"
+            " ORDER BY deadline LIMIT :limit",
+            {"now": now, "limit": limit},
+        )
+
+    def next_available_at(self, now: float) -> float | None:
+        """When the earliest backoff-delayed queued run becomes claimable (for long-poll)."""
+        value = self._scalar(
+            "SELECT MIN(available_at) AS t FROM runs WHERE status = 'queued' AND held = 0 AND available_at > :now",
+            {"now": now},
+        )
+        return None if value is None else float(value)
+
+    # -- events -----------------------------------------------------------------
+    def event_insert(self, row: Row) -> int:
+        self.notify(("task", row["task_id"]))
+        cols = ", ".join(row)
+        vals = ", ".join(f":{c}" for c in row)
+        return int(self._scalar(f"INSERT INTO events ({cols}) VALUES ({vals}) RETURNING id", row))
+
+    def events_of_task(self, task_id: str, *, after_sequence: int = 0, limit: int = 1000) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM events WHERE task_id = :id AND sequence > :after ORDER BY sequence LIMIT :limit",
+            {"id": task_id, "after": after_sequence, "limit": limit},
+        )
+
+    def latest_event_at(self) -> float | None:
+        value = self._scalar("SELECT MAX(created_at) AS t FROM events")
+        return None if value is None else float(value)
+
+    # -- triage -----------------------------------------------------------------
+    def triage_get(self, actor_kind: str, actor_ref: str, task_id: str) -> Row | None:
+        return self._one(
+            "SELECT * FROM triage WHERE actor_kind = :k AND actor_ref = :r AND task_id = :t",
+            {"k": actor_kind, "r": actor_ref, "t": task_id},
+        )
+
+    def triage_upsert(self, row: Row) -> Row:
+        sets = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("actor_kind", "actor_ref", "task_id"))
+        cols = ", ".join(row)
+        vals = ", ".join(f":{c}" for c in row)
+        result = self._one(
+            f"INSERT INTO triage ({cols}) VALUES ({vals}) ON CONFLICT (actor_kind, actor_ref, task_id)"
+            f" DO UPDATE SET {sets} RETURNING *",
+            row,
+        )
+        assert result is not None
+        return result
+
+    def triage_for_actor(self, actor_kind: str, actor_ref: str) -> dict[str, Row]:
+        rows = self._rows(
+            "SELECT * FROM triage WHERE actor_kind = :k AND actor_ref = :r", {"k": actor_kind, "r": actor_ref}
+        )
+        return {r["task_id"]: r for r in rows}
+
+    # -- observation ------------------------------------------------------------
+    def task_status_counts(self, filters: Row) -> dict[str, int]:
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        rows = self._rows(f"SELECT status, COUNT(*) AS n FROM tasks WHERE {where} GROUP BY status", params)
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    def task_blocked_counts(self, filters: Row) -> dict[str, int]:
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        rows = self._rows(
+            f"SELECT blocked_reason, COUNT(*) AS n FROM tasks WHERE {where} AND status = 'blocked'"
+            " GROUP BY blocked_reason",
+            params,
+        )
+        return {str(r["blocked_reason"]): int(r["n"]) for r in rows}
+
+    def run_status_counts(self, filters: Row) -> dict[str, int]:
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params).replace("1 = 1", "1 = 1")
+        rows = self._rows(
+            "SELECT r.status AS status, COUNT(*) AS n FROM runs r WHERE r.task_id IN"
+            f" (SELECT id FROM tasks WHERE {where}) GROUP BY r.status"
+            if filters else "SELECT status, COUNT(*) AS n FROM runs GROUP BY status",
+            params,
+        )
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    def queue_depth(self, filters: Row) -> list[Row]:
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        return self._rows(
+            "SELECT r.network_channel AS network_channel, COUNT(*) AS count, MIN(r.queued_at) AS oldest"
+            " FROM runs r WHERE r.status = 'queued' AND r.held = 0"
+            + (f" AND r.task_id IN (SELECT id FROM tasks WHERE {where})" if filters else "")
+            + " GROUP BY r.network_channel ORDER BY count DESC",
+            params,
+        )
+
+    def live_runs(self, filters: Row, limit: int = 200) -> list[Row]:
+        params: dict[str, Any] = {"limit": limit}
+        where = self._task_where(filters, params)
+        return self._rows(
+            "SELECT r.* FROM runs r WHERE r.status IN ('claimed','starting','running')"
+            + (f" AND r.task_id IN (SELECT id FROM tasks WHERE {where})" if filters else "")
+            + " ORDER BY r.claimed_at LIMIT :limit",
+            params,
+        )
+
+    def forced_stop_count(self, filters: Row) -> int:
+        """Runs the engine took back (lease lapsed or timed out), not failed by their agent."""
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        return int(self._scalar(
+            "SELECT COUNT(*) AS n FROM runs r WHERE r.status = 'failed' AND r.last_event_type = 'run.lease_expired'"
+            + (f" AND r.task_id IN (SELECT id FROM tasks WHERE {where})" if filters else ""),
+            params,
+        ))
+
+    def latency_stats(self, since: float) -> Row:
+        row = self._one(
+            "SELECT COUNT(claimed_at) AS claim_n, AVG(claimed_at - queued_at) AS claim_avg,"
+            " MAX(claimed_at - queued_at) AS claim_max,"
+            " COUNT(started_at) AS start_n, AVG(started_at - claimed_at) AS start_avg,"
+            " MAX(started_at - claimed_at) AS start_max"
+            " FROM runs WHERE claimed_at IS NOT NULL AND claimed_at >= :since",
+            {"since": since},
+        )
+        return row or {}
+
+    # -- service state ----------------------------------------------------------
+    def service_state_get(self, name: str) -> Row | None:
+        return self._one("SELECT * FROM service_state WHERE name = :n", {"n": name})
+
+    def service_state_put(self, name: str, value: str, now: float) -> None:
+        self._exec(
+            "INSERT INTO service_state (name, value, updated_at) VALUES (:n, :v, :now)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            {"n": name, "v": value, "now": now},
+        )
+
+    # -- dialect hooks ------------------------------------------------------------
+    def _lock_clause(self, for_update: bool) -> str:
+        return ""
