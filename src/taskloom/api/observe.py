@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, ActorKind, OriginKind, Scope
+from taskloom.api.schemas import ERRORS, ActorKind, DashboardEnvelope, InboxEnvelope, OriginKind, Scope
 from taskloom.engine.context import Ctx
 from taskloom.storage.sql import Row, Tx
 
@@ -165,7 +165,7 @@ def dashboard(tx: Tx, ctx: Ctx, filters: Row, settings: Any) -> Row:
     }
 
 
-@router.get("/dashboard", summary="Get the task dashboard")
+@router.get("/dashboard", response_model=DashboardEnvelope, summary="Get the task dashboard")
 async def get_dashboard(request: Request, engine: EngineDep, actor: CurrentActor, scope: Scope | None = None,
                         workspace: str | None = None, owner_kind: ActorKind | None = None,
                         owner_ref: str | None = None, network_channel: str | None = None,
@@ -257,7 +257,7 @@ def inbox(tx: Tx, ctx: Ctx, filters: Row, lane: str | None, unread_only: bool, q
     }
 
 
-@router.get("/inbox", summary="Get the task inbox of the caller")
+@router.get("/inbox", response_model=InboxEnvelope, summary="Get the task inbox of the caller")
 async def get_inbox(engine: EngineDep, actor: CurrentActor, scope: Scope | None = None, workspace: str | None = None,
                     owner_kind: ActorKind | None = None, owner_ref: str | None = None, lane: Lane | None = None,
                     unread: bool = False, query: str | None = None,

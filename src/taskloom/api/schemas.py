@@ -413,3 +413,85 @@ class ErrorOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
 }
+
+
+# -- observe -------------------------------------------------------------------------
+
+
+class LatencyOut(BaseModel):
+    average_ms: int
+    maximum_ms: int
+    samples: int
+
+
+class ActiveRunItemOut(BaseModel):
+    age_ms: int
+    attempt: int
+    error: str | None
+    health_status: str
+    last_activity_at: str | None
+    max_attempts: int | None
+    network_channel: str | None
+    run_id: str
+    run_status: RunStatusName
+    scope: Scope | None
+    session_id: str | None
+    stuck: bool
+    task_id: str
+    task_identifier: str | None
+    task_owner: ActorRef | None
+    task_priority: Priority | None
+    task_status: TaskStatusName | None
+    task_title: str | None
+    workspace_id: str | None
+
+
+class QueueDepthOut(BaseModel):
+    count: int
+    network_channel: str | None
+    oldest_queue_age_ms: int
+    oldest_queued_at: str | None
+
+
+class DashboardOut(BaseModel):
+    active_runs: dict[str, Any] = Field(description="claimed, queued, running, starting, total, items")
+    cards: dict[str, Any] = Field(description="blocked, failed, in_progress, latency")
+    freshness: dict[str, Any]
+    health: dict[str, Any]
+    queue: dict[str, Any] = Field(description="depth per network_channel, oldest queued age, backlog warning")
+    status_breakdown: list[dict[str, Any]]
+    totals: dict[str, int]
+
+
+class DashboardEnvelope(BaseModel):
+    dashboard: DashboardOut
+
+
+class InboxItemOut(BaseModel):
+    approval_policy: str
+    approval_state: str
+    blocking_reason: str | None
+    lane: str
+    latest_activity_at: str | None
+    run: RunSummaryOut | None
+    task: TaskRef
+    triage: TriageOut | None
+    unread: bool
+
+
+class InboxGroupOut(BaseModel):
+    count: int
+    items: list[InboxItemOut]
+    lane: str
+    unread_count: int
+
+
+class InboxOut(BaseModel):
+    archived_total: int
+    groups: list[InboxGroupOut]
+    total: int
+    unread_total: int
+
+
+class InboxEnvelope(BaseModel):
+    inbox: InboxOut
