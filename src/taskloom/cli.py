@@ -90,5 +90,54 @@ def token(
     typer.echo(issue_token(secret, sub, kind=kind, role=role, workspaces=workspace or None, ttl=ttl))
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def work(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(envvar="TASKLOOM_URL", help="Server URL")] = "http://127.0.0.1:8420",
+    token: Annotated[str, typer.Option(envvar="TASKLOOM_TOKEN", help="The agent's bearer token")] = "",
+    channel: Annotated[str | None, typer.Option(help="network_channel to claim from")] = None,
+    lease_seconds: Annotated[float, typer.Option(help="Lease per claim; heartbeats renew it")] = 60.0,
+    max_tasks: Annotated[int | None, typer.Option(help="Stop after this many tasks (default: run forever)")] = None,
+    idle_exit: Annotated[bool, typer.Option(help="Exit when no task arrives within 30 s")] = False,
+) -> None:
+    """Run a shell command per task: `taskloom work --channel ops -- ./handle.sh`.
+
+    The command gets the claimed task as JSON on stdin and TASKLOOM_TASK_ID / TASKLOOM_RUN_ID
+    in its environment. Exit 0 completes the run with its stdout (parsed as JSON when it is
+    JSON); any other exit fails the run with the end of its stderr.
+    """
+    import json
+    import subprocess
+
+    from taskloom.sdk import Claim, Client
+
+    command = list(ctx.args)
+    if not command:
+        raise typer.BadParameter("give the command after --, e.g. taskloom work -- ./handle.sh")
+    if not token:
+        raise typer.BadParameter("an agent token is needed: --token or TASKLOOM_TOKEN")
+
+    def handle(claim: Claim) -> object:
+        env = {**os.environ, "TASKLOOM_TASK_ID": claim.task_id, "TASKLOOM_RUN_ID": claim.run_id}
+        done = subprocess.run(command, input=json.dumps(claim.task), env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-2000:]}")
+        try:
+            return json.loads(done.stdout)
+        except ValueError:
+            return done.stdout
+
+    done = 0
+    with Client(url, token) as client:
+        while max_tasks is None or done < max_tasks:
+            claim = client.work_one(handle, channel, wait_seconds=30, lease_seconds=lease_seconds)
+            if claim is None:
+                if idle_exit:
+                    break
+                continue
+            done += 1
+            typer.echo(f"worked {claim.task_id} (run {claim.run_id})", err=True)
+
+
 if __name__ == "__main__":
     app()

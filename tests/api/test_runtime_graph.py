@@ -151,3 +151,11 @@ def test_delete_rules(api: Api) -> None:
     assert api.delete(f"/api/tasks/{t['id']}").status_code == 204
     assert api.get(f"/api/tasks/{t['id']}").status_code == 404
     assert api.delete(f"/api/tasks/{t['id']}").status_code == 404
+
+
+def test_rerun_of_blocked_task_is_a_conflict(api: Api) -> None:
+    blocker = create(api, title="blocker", start=False)
+    waiting = create(api, title="waiting", dependencies=[blocker["id"]])
+    r = api.post(f"/api/tasks/{waiting['id']}/runs", {})
+    assert r.status_code == 409 and "blocked" in r.json()["error"]
+    assert task(api, waiting["id"])["status"] == "blocked"

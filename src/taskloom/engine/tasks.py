@@ -10,6 +10,7 @@ from taskloom.domain.states import TASK_TERMINAL, TaskStatus
 from taskloom.engine.context import Ctx, dumps, load_visible_task, new_id, record
 from taskloom.engine.lifecycle import (
     LIVE,
+    blocking_reason,
     OPEN,
     assignee_of,
     cancel_tree,
@@ -159,6 +160,9 @@ def enqueue(tx: Tx, ctx: Ctx, task_id: str) -> tuple[Row, Row]:
         raise Conflict(f"task {task_id} is not approved (approval_state {task['approval_state']})")
     if tx.open_run_of_task(task_id) is not None:
         raise Conflict(f"task {task_id} already has a queued or live run")
+    reason = blocking_reason(tx, task)
+    if reason is not None:
+        raise Conflict(f"task {task_id} is blocked ({reason}): unblock it first")
     changes: Row = {"status": "ready", "closed_at": None, "attempt_limit": int(task["attempts"]) + task["max_attempts"]}
     task = record(tx, ctx, task_id, changes, "task.reopened" if task["status"] in TASK_TERMINAL else "task.enqueued",
                   ) or task
