@@ -58,6 +58,9 @@ def _take(tx: Tx, ctx: Ctx, candidate: Row, lease_seconds: float, session_id: st
         expect_status=("ready",),
     )
     if task is None:
+        # The run is queued but its task is not ready: hold the run so claims skip it
+        # until the task's next refresh releases it.
+        tx.run_update(candidate["id"], {"held": 1}, expect_status=("queued",))
         return None
     changes, token = _lease_changes(ctx, lease_seconds, session_id)
     if task["timeout_seconds"]:
