@@ -126,9 +126,10 @@ def _is_claimer(ctx: Ctx, run: Row) -> bool:
     return run["claimed_by_kind"] == ctx.actor.kind and run["claimed_by_ref"] == ctx.actor.ref
 
 
-def _load_own_live_run(tx: Tx, ctx: Ctx, run_id: str, claim_token: str | None, action: str) -> Row:
+def _load_own_live_run(tx: Tx, ctx: Ctx, run_id: str, claim_token: str | None, action: str,
+                       run: Row | None = None) -> Row:
     """The caller's live run, or the error that says exactly why not."""
-    run = load_visible_run(tx, ctx, run_id, for_update=True)
+    run = run or load_visible_run(tx, ctx, run_id, for_update=True)
     if not _is_claimer(ctx, run) and not ctx.actor.is_admin:
         raise Forbidden(f"run {run_id} is not held by you")
     if run["status"] not in LIVE:
@@ -199,7 +200,7 @@ def complete_run(tx: Tx, ctx: Ctx, run_id: str, *, result: Any, idempotency_key:
     existing = load_visible_run(tx, ctx, run_id, for_update=True)
     if _repeat(existing, "completed", idempotency_key):
         return existing
-    run = _load_own_live_run(tx, ctx, run_id, claim_token, "complete")
+    run = _load_own_live_run(tx, ctx, run_id, claim_token, "complete", existing)
     changes: Row = {
         "status": "completed",
         "ended_at": ctx.now,
@@ -234,7 +235,7 @@ def fail_run(tx: Tx, ctx: Ctx, run_id: str, *, error: str, idempotency_key: str 
     existing = load_visible_run(tx, ctx, run_id, for_update=True)
     if _repeat(existing, "failed", idempotency_key):
         return existing
-    run = _load_own_live_run(tx, ctx, run_id, claim_token, "fail")
+    run = _load_own_live_run(tx, ctx, run_id, claim_token, "fail", existing)
     changes: Row = {
         "status": "failed", "ended_at": ctx.now, "error": error, "terminal_key": idempotency_key,
         "last_event_type": "run.failed", "last_activity_at": ctx.now, **_usage_changes(usage),

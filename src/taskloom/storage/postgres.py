@@ -86,8 +86,10 @@ class PostgresTx(Tx):
         params["caps"] = json.dumps(list(capabilities))
         return "(r.required_capabilities IS NULL OR r.required_capabilities::jsonb <@ :caps::jsonb)"
 
-    def counter_next(self, name: str, start: int = 1) -> int:
-        return super().counter_next(name, start)
+    def task_identifier_next(self) -> int:
+        # A sequence, not the counters row: a row would serialise every task creation
+        # behind the previous one's commit.
+        return int(self._scalar("SELECT nextval('task_identifier_seq') AS n"))
 
 
 class PostgresStorage(Storage):
@@ -102,6 +104,7 @@ class PostgresStorage(Storage):
         self._listener: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = threading.Event()
+        self._notifier = _Notifier(self.url, self._closing)
 
     def migrate(self) -> list[str]:
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -139,9 +142,11 @@ class PostgresStorage(Storage):
         await asyncio.to_thread(self._pool.open, True, 30)
         self._threads = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="taskloom-pg")
         self._listener = asyncio.create_task(self._listen())
+        self._notifier.start()
 
     async def close(self) -> None:
         self._closing.set()
+        await asyncio.to_thread(self._notifier.stop)
         if self._listener is not None:
             self._listener.cancel()
             try:
@@ -169,9 +174,14 @@ class PostgresStorage(Storage):
                     with conn.transaction():
                         tx = PostgresTx(conn)
                         result = fn(tx)
-                        if tx.notices:
-                            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, _encode_notices(tx.notices)))
-                    return result
+                if tx.notices:
+                    # After the commit: wake this process at once, and others through
+                    # the notifier. NOTIFY inside the data transaction would take
+                    # PostgreSQL's global notify lock until commit and serialise every
+                    # commit (and its fsync) behind the previous one.
+                    self.hub.publish(tx.notices)
+                    self._notifier.send(tx.notices)
+                return result
             except RETRYABLE:
                 if attempt == 7:
                     raise
@@ -194,12 +204,63 @@ class PostgresStorage(Storage):
                     # After a reconnect something may have been missed: wake everyone.
                     self.hub.publish([("*", "*")])
                     async for note in aconn.notifies():
-                        self.hub.publish(_decode_notices(note.payload))
+                        if note.pid != self._notifier.backend_pid:  # ours were published already
+                            self.hub.publish(_decode_notices(note.payload))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep listening through outages
                 log.warning("notification listener lost its connection: %s", exc)
                 await asyncio.sleep(1)
+
+
+class _Notifier:
+    """Sends NOTIFY for committed changes from its own autocommit connection,
+    coalescing everything pending into one message. A NOTIFY-only transaction writes
+    no WAL, so it costs no fsync; listeners also re-check by themselves every second,
+    so a notice lost in a crash only delays a wake-up."""
+
+    def __init__(self, url: str, closing: threading.Event):
+        self.url = url
+        self.closing = closing
+        self.pending: set[tuple[str, str]] = set()
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.backend_pid: int | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._main, name="taskloom-pg-notify", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.ready.set()
+        if self.thread is not None:
+            self.thread.join(5)
+
+    def send(self, notices: set[tuple[str, str]]) -> None:
+        with self.lock:
+            self.pending |= notices
+        self.ready.set()
+
+    def _main(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        while not self.closing.is_set():
+            self.ready.wait(1.0)
+            self.ready.clear()
+            with self.lock:
+                batch, self.pending = self.pending, set()
+            if not batch:
+                continue
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.url, autocommit=True)
+                    self.backend_pid = conn.info.backend_pid
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, _encode_notices(batch)))
+            except psycopg.Error as exc:
+                log.warning("could not send notifications: %s", exc)
+                conn = None
+        if conn is not None:
+            conn.close()
 
 
 def _encode_notices(notices: set[tuple[str, str]]) -> str:

@@ -142,6 +142,8 @@ CREATE TABLE triage (
     PRIMARY KEY (actor_kind, actor_ref, task_id)
 );
 
+CREATE SEQUENCE task_identifier_seq;
+
 CREATE TABLE counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
