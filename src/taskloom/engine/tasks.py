@@ -72,7 +72,7 @@ def create_task(tx: Tx, ctx: Ctx, spec: TaskSpec) -> tuple[Row, Row | None]:
     task_id = spec.task_id or new_id(spec.id_prefix)
     if tx.task_get(task_id) is not None:
         raise Conflict(f"task {task_id} already exists")
-    identifier = spec.identifier or f"TL-{tx.counter_next('task_identifier')}"
+    identifier = spec.identifier or f"TL-{tx.task_identifier_next()}"
     if spec.identifier and tx.task_get_by_identifier(spec.identifier) is not None:
         raise Conflict(f"identifier {spec.identifier} is already taken")
     approval_state = "pending" if spec.approval_policy == "required" else "not_required"

@@ -109,6 +109,10 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
         )
         return int(value)
 
+    def task_identifier_next(self) -> int:
+        """The number in a new task's ``TL-<n>`` identifier."""
+        return self.counter_next("task_identifier")
+
     # -- tasks ------------------------------------------------------------------
     def task_insert(self, row: Row) -> None:
         _check_columns(row, TASK_COLUMNS)
