@@ -23,6 +23,12 @@ class Settings:
     backlog_threshold_seconds: float = 300.0
     stale_after_seconds: float = 300.0
     webhook_allow_private: bool = False
+    # Seed 002 (agent tasks): default run timeout and webhook delivery policy.
+    agent_default_timeout_seconds: float = 3600.0
+    webhook_retry_period_seconds: float = 86_400.0
+    webhook_backoff_base_seconds: float = 5.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 0.5
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -40,4 +46,9 @@ class Settings:
             backlog_threshold_seconds=_float("TASKLOOM_BACKLOG_THRESHOLD_SECONDS", 300.0),
             stale_after_seconds=_float("TASKLOOM_STALE_AFTER_SECONDS", 300.0),
             webhook_allow_private=os.environ.get("TASKLOOM_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
+            agent_default_timeout_seconds=_float("TASKLOOM_AGENT_DEFAULT_TIMEOUT_SECONDS", 3600.0),
+            webhook_retry_period_seconds=_float("TASKLOOM_WEBHOOK_RETRY_PERIOD_SECONDS", 86_400.0),
+            webhook_backoff_base_seconds=_float("TASKLOOM_WEBHOOK_BACKOFF_BASE_SECONDS", 5.0),
+            webhook_timeout_seconds=_float("TASKLOOM_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_poll_seconds=_float("TASKLOOM_WEBHOOK_POLL_SECONDS", 0.5),
         )

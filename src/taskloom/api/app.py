@@ -95,6 +95,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
             all_services.extend(module.make_services(settings))
     all_services.extend(services or [])
     engine = Engine(storage, clock, services=all_services)
+    for module in families:
+        # Optional: a family may hook into the engine (e.g. set engine.extras["claim_gate"]).
+        if hasattr(module, "install"):
+            module.install(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -2,6 +2,219 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+Row = dict[str, Any]
+
+AGENT_COLUMNS = frozenset(
+    """id name team description capabilities state state_reason default_timeout_seconds metadata
+    created_by_kind created_by_ref created_at updated_at""".split()
+)
+DELIVERY_COLUMNS = frozenset(
+    """status attempts next_attempt_at locked_until last_status_code last_error updated_at delivered_at""".split()
+)
+
+# The seed-002 task states, as SQL over the core task row (see engine/agents.py: seed_state).
+_LIVE_RUN = "EXISTS (SELECT 1 FROM runs r WHERE r.task_id = tasks.id AND r.status IN ('claimed','starting','running'))"
+_OTHER_BLOCK = "(status = 'blocked' AND COALESCE(blocked_reason, '') <> 'awaiting_input')"
+STATE_SQL = {
+    "queued": f"(status IN ('draft','pending','ready') OR ({_OTHER_BLOCK} AND NOT {_LIVE_RUN}))",
+    "running": f"(status = 'in_progress' OR ({_OTHER_BLOCK} AND {_LIVE_RUN}))",
+    "awaiting_input": "(status = 'blocked' AND blocked_reason = 'awaiting_input')",
+    "completed": "status = 'completed'",
+    "failed": "status = 'failed'",
+    "cancelled": "status = 'canceled'",
+}
+
+
+def _names(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
+    keys = []
+    for i, v in enumerate(values):
+        params[f"{prefix}{i}"] = v
+        keys.append(f":{prefix}{i}")
+    return "(" + ", ".join(keys or ["''"]) + ")"
+
 
 class AgentQueries:
-    pass
+    if TYPE_CHECKING:  # provided by Tx
+        def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+        def _one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None: ...
+        def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
+        def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any: ...
+        def _lock_clause(self, for_update: bool) -> str: ...
+
+    # -- agents -----------------------------------------------------------------
+    def agent_insert(self, row: Row) -> None:
+        bad = set(row) - AGENT_COLUMNS
+        if bad:
+            raise ValueError(f"unknown agent columns: {sorted(bad)}")
+        cols = ", ".join(row)
+        vals = ", ".join(f":{c}" for c in row)
+        self._exec(f"INSERT INTO agents ({cols}) VALUES ({vals})", row)
+
+    def agent_get(self, agent_id: str, *, for_update: bool = False) -> Row | None:
+        return self._one("SELECT * FROM agents WHERE id = :id" + self._lock_clause(for_update), {"id": agent_id})
+
+    def agent_state(self, agent_id: str) -> str | None:
+        value = self._scalar("SELECT state FROM agents WHERE id = :id", {"id": agent_id})
+        return None if value is None else str(value)
+
+    def agent_list(self, *, team: str | None, state: str | None, limit: int, offset: int) -> list[Row]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        where = ["1 = 1"]
+        if team is not None:
+            params["team"] = team
+            where.append("team = :team")
+        if state is not None:
+            params["state"] = state
+            where.append("state = :state")
+        return self._rows(
+            f"SELECT * FROM agents WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT :limit OFFSET :offset",
+            params,
+        )
+
+    def agent_update(self, agent_id: str, changes: Row) -> Row | None:
+        bad = set(changes) - AGENT_COLUMNS
+        if bad:
+            raise ValueError(f"unknown agent columns: {sorted(bad)}")
+        params: dict[str, Any] = {"id": agent_id}
+        sets = []
+        for key, value in changes.items():
+            params[f"v_{key}"] = value
+            sets.append(f"{key} = :v_{key}")
+        return self._one(f"UPDATE agents SET {', '.join(sets)} WHERE id = :id RETURNING *", params)
+
+    def agent_delete(self, agent_id: str) -> int:
+        return self._exec("DELETE FROM agents WHERE id = :id", {"id": agent_id})
+
+    def agent_open_task_ids(self, agent_id: str) -> list[str]:
+        rows = self._rows(
+            "SELECT id FROM tasks WHERE owner_kind = 'agent_session' AND owner_ref = :a"
+            " AND status NOT IN ('completed','failed','canceled') ORDER BY created_at",
+            {"a": agent_id},
+        )
+        return [r["id"] for r in rows]
+
+    # -- tasks submitted to agents --------------------------------------------------
+    def agent_task_insert(self, row: Row) -> None:
+        cols = ", ".join(row)
+        vals = ", ".join(f":{c}" for c in row)
+        self._exec(f"INSERT INTO agent_tasks ({cols}) VALUES ({vals})", row)
+
+    def agent_task_get(self, task_id: str) -> Row | None:
+        return self._one("SELECT * FROM agent_tasks WHERE task_id = :id", {"id": task_id})
+
+    def agent_tasks_get_many(self, task_ids: Sequence[str]) -> dict[str, Row]:
+        if not task_ids:
+            return {}
+        params: dict[str, Any] = {}
+        rows = self._rows(f"SELECT * FROM agent_tasks WHERE task_id IN {_names('at', list(task_ids), params)}", params)
+        return {r["task_id"]: r for r in rows}
+
+    def agent_task_list(self, agent_id: str, *, state: str | None, visible_workspaces: Sequence[str] | None,
+                        limit: int, offset: int) -> list[Row]:
+        """Tasks owned by the agent (whichever API created them), newest first."""
+        params: dict[str, Any] = {"a": agent_id, "limit": limit, "offset": offset}
+        where = ["owner_kind = 'agent_session'", "owner_ref = :a"]
+        if state is not None:
+            where.append(STATE_SQL[state])
+        if visible_workspaces is not None:
+            where.append(f"(workspace_id IS NULL OR workspace_id IN {_names('vw', list(visible_workspaces), params)})")
+        return self._rows(
+            f"SELECT * FROM tasks WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC"
+            " LIMIT :limit OFFSET :offset",
+            params,
+        )
+
+    # -- messages -----------------------------------------------------------------
+    def message_insert(self, row: Row) -> Row:
+        """Insert with the task's next sequence (callers hold the task row lock)."""
+        row = dict(row)
+        row["sequence"] = int(self._scalar(
+            "SELECT COALESCE(MAX(sequence), 0) + 1 AS n FROM agent_messages WHERE task_id = :t", {"t": row["task_id"]}
+        ))
+        cols = ", ".join(row)
+        vals = ", ".join(f":{c}" for c in row)
+        self._exec(f"INSERT INTO agent_messages ({cols}) VALUES ({vals})", row)
+        return row
+
+    def messages_of_task(self, task_id: str, *, after_sequence: int = 0, role: str | None = None,
+                         limit: int = 1000) -> list[Row]:
+        params: dict[str, Any] = {"t": task_id, "after": after_sequence, "limit": limit}
+        where = "task_id = :t AND sequence > :after"
+        if role is not None:
+            params["role"] = role
+            where += " AND role = :role"
+        return self._rows(f"SELECT * FROM agent_messages WHERE {where} ORDER BY sequence LIMIT :limit", params)
+
+    def last_question(self, task_id: str) -> Row | None:
+        return self._one(
+            "SELECT * FROM agent_messages WHERE task_id = :t AND kind = 'question' ORDER BY sequence DESC LIMIT 1",
+            {"t": task_id},
+        )
+
+    # -- webhook outbox ---------------------------------------------------------------
+    def webhook_delivery_insert(self, row: Row) -> None:
+        cols = ", ".join(row)
+        vals = ", ".join(f":{c}" for c in row)
+        self._exec(f"INSERT INTO webhook_deliveries ({cols}) VALUES ({vals})", row)
+
+    def webhook_deliveries_of_task(self, task_id: str) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM webhook_deliveries WHERE task_id = :t ORDER BY created_at, id", {"t": task_id}
+        )
+
+    def webhook_attempts_of(self, delivery_ids: Sequence[str]) -> dict[str, list[Row]]:
+        if not delivery_ids:
+            return {}
+        params: dict[str, Any] = {}
+        rows = self._rows(
+            f"SELECT * FROM webhook_attempts WHERE delivery_id IN {_names('wd', list(delivery_ids), params)}"
+            " ORDER BY delivery_id, attempt",
+            params,
+        )
+        out: dict[str, list[Row]] = {}
+        for r in rows:
+            out.setdefault(r["delivery_id"], []).append(r)
+        return out
+
+    def webhook_due_ids(self, now: float, limit: int) -> list[str]:
+        rows = self._rows(
+            "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= :now"
+            " AND (locked_until IS NULL OR locked_until < :now) ORDER BY next_attempt_at, id LIMIT :limit",
+            {"now": now, "limit": limit},
+        )
+        return [r["id"] for r in rows]
+
+    def webhook_lock(self, delivery_id: str, now: float, until: float) -> Row | None:
+        """Take one due delivery for sending (a guarded update: two senders never both win),
+        joined with the secret it is signed with."""
+        row = self._one(
+            "UPDATE webhook_deliveries SET locked_until = :until WHERE id = :id AND status = 'pending'"
+            " AND next_attempt_at <= :now AND (locked_until IS NULL OR locked_until < :now) RETURNING *",
+            {"id": delivery_id, "now": now, "until": until},
+        )
+        if row is None:
+            return None
+        secret = self._scalar("SELECT webhook_secret FROM agent_tasks WHERE task_id = :t", {"t": row["task_id"]})
+        return {**row, "secret": secret}
+
+    def webhook_delivery_update(self, delivery_id: str, changes: Row) -> Row | None:
+        bad = set(changes) - DELIVERY_COLUMNS
+        if bad:
+            raise ValueError(f"unknown delivery columns: {sorted(bad)}")
+        params: dict[str, Any] = {"id": delivery_id}
+        sets = []
+        for key, value in changes.items():
+            params[f"v_{key}"] = value
+            sets.append(f"{key} = :v_{key}")
+        return self._one(
+            f"UPDATE webhook_deliveries SET {', '.join(sets)} WHERE id = :id AND status = 'pending' RETURNING *",
+            params,
+        )
+
+    def webhook_attempt_insert(self, row: Row) -> None:
+        cols = ", ".join(row)
+        vals = ", ".join(f":{c}" for c in row)
+        self._exec(f"INSERT INTO webhook_attempts ({cols}) VALUES ({vals})", row)

@@ -1,0 +1,174 @@
+"""Submit tasks to a named agent (seed 002): /api/agents/{id}/tasks/..., plus the agent side
+of awaiting input: /api/agent/tasks/{run_id}/awaiting-input and /api/agent/tasks/{run_id}/messages.
+
+The agent receives the work through the runtime agent endpoints (claim-next with its own
+token, heartbeat, complete, fail); see docs/api/agent-tasks.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskloom.api.auth import CurrentActor
+from taskloom.api.deps import EngineDep, ok
+from taskloom.api.schemas import ERRORS
+from taskloom.config import Settings
+from taskloom.engine import agents as agent_ops
+from taskloom.engine import webhooks
+from taskloom.engine.context import Ctx
+from taskloom.engine.engine import Service
+from taskloom.storage.sql import Row, Tx
+
+router = APIRouter(tags=["agent tasks"], responses=ERRORS)
+SeedState = Literal["queued", "running", "awaiting_input", "completed", "failed", "cancelled"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubmitTask(Body):
+    message: str = Field(min_length=1, max_length=100_000, description="Task description/instructions")
+    priority: int = Field(default=5, ge=1, le=10, description="1 (most urgent) to 10; default 5")
+    timeout_override: float | None = Field(default=None, gt=0, le=30 * 86_400,
+                                           description="Seconds; overrides the agent's default timeout")
+    metadata: dict[str, Any] | None = None
+    callback_mode: Literal["poll", "webhook"] = "poll"
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    webhook_secret: str | None = Field(default=None, min_length=16, max_length=200,
+                                       description="Signing secret; generated and returned once if omitted")
+
+
+class SendMessage(Body):
+    message: str = Field(min_length=1, max_length=100_000)
+
+
+class CancelBody(Body):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class AwaitingInput(Body):
+    question: str = Field(min_length=1, max_length=100_000)
+    claim_token: str | None = None
+
+
+def make_services(settings: Settings) -> list[Service]:
+    return [webhooks.WebhookSender(settings)]
+
+
+# -- the user side ------------------------------------------------------------------------------
+
+
+@router.post("/api/agents/{agent_id}/tasks", status_code=202, summary="Submit a task to an agent",
+             responses={202: {"description": "Task accepted and queued"},
+                        503: {"description": "Agent unavailable (paused, stopped, or error state)"}})
+async def submit_task(agent_id: str, body: SubmitTask, request: Request, engine: EngineDep,
+                      actor: CurrentActor) -> Response:
+    settings: Settings = request.app.state.settings
+    if body.callback_mode == "webhook" and body.webhook_url:
+        # DNS may block: off the event loop, and before the write so nothing is half-applied.
+        await asyncio.to_thread(webhooks.check_webhook_url, body.webhook_url, settings.webhook_allow_private)
+    sub = agent_ops.Submission(
+        message=body.message, priority=body.priority, timeout_override=body.timeout_override,
+        metadata=body.metadata, callback_mode=body.callback_mode, webhook_url=body.webhook_url,
+        webhook_secret=body.webhook_secret,
+    )
+
+    def op(tx: Tx, ctx: Ctx) -> Row:
+        task, row = agent_ops.submit_task(tx, ctx, agent_id, sub, settings.agent_default_timeout_seconds)
+        view = agent_ops.task_view(tx, task)
+        if row["webhook_secret"] and not body.webhook_secret:
+            view["webhook_secret"] = row["webhook_secret"]  # shown once: sign-check your webhooks with it
+        return view
+
+    return ok(await engine.write(actor, op), 202)
+
+
+@router.get("/api/agents/{agent_id}/tasks", summary="List the tasks of an agent")
+async def list_tasks(agent_id: str, engine: EngineDep, actor: CurrentActor, status: SeedState | None = None,
+                     limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0)) -> Response:
+    def op(tx: Tx, ctx: Ctx) -> list[Row]:
+        agent_ops.get_agent(tx, agent_id)
+        rows = tx.agent_task_list(agent_id, state=status, visible_workspaces=ctx.actor.workspaces, limit=limit,
+                                  offset=offset)
+        return agent_ops.task_views(tx, rows)
+
+    return ok({"tasks": await engine.read(actor, op)})
+
+
+@router.get("/api/agents/{agent_id}/tasks/{task_id}", summary="Get the status and result of a task")
+async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    def op(tx: Tx, ctx: Ctx) -> Row:
+        return agent_ops.task_view(tx, agent_ops.load_agent_task(tx, ctx, agent_id, task_id))
+
+    return ok(await engine.read(actor, op))
+
+
+@router.post("/api/agents/{agent_id}/tasks/{task_id}/messages", summary="Send a message or input to a task")
+async def send_message(agent_id: str, task_id: str, body: SendMessage, engine: EngineDep,
+                       actor: CurrentActor) -> Response:
+    def op(tx: Tx, ctx: Ctx) -> Row:
+        msg, task = agent_ops.send_message(tx, ctx, agent_id, task_id, body.message)
+        return {"message": agent_ops.message_record(msg), "task": agent_ops.task_view(tx, task)}
+
+    return ok(await engine.write(actor, op))
+
+
+@router.get("/api/agents/{agent_id}/tasks/{task_id}/messages", summary="The conversation of a task, in order")
+async def list_messages(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor,
+                        after_sequence: int = Query(default=0, ge=0)) -> Response:
+    messages = await engine.read(actor, lambda tx, ctx: agent_ops.task_messages(tx, ctx, agent_id, task_id,
+                                                                               after_sequence))
+    return ok({"messages": messages})
+
+
+@router.post("/api/agents/{agent_id}/tasks/{task_id}/cancel", summary="Cancel a running or queued task",
+             responses={400: {"description": "Task cannot be cancelled (already completed/failed)"}})
+async def cancel_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor,
+                      body: CancelBody | None = None) -> Response:
+    reason = body.reason if body else None
+
+    def op(tx: Tx, ctx: Ctx) -> Row:
+        return agent_ops.task_view(tx, agent_ops.cancel_agent_task(tx, ctx, agent_id, task_id, reason))
+
+    return ok(await engine.write(actor, op))
+
+
+@router.get("/api/agents/{agent_id}/tasks/{task_id}/deliveries", summary="Webhook deliveries and their attempts")
+async def list_deliveries(agent_id: str, task_id: str, request: Request, engine: EngineDep,
+                          actor: CurrentActor) -> Response:
+    period = request.app.state.settings.webhook_retry_period_seconds
+
+    def op(tx: Tx, ctx: Ctx) -> list[Row]:
+        agent_ops.load_agent_task(tx, ctx, agent_id, task_id)
+        rows = tx.webhook_deliveries_of_task(task_id)
+        attempts = tx.webhook_attempts_of([d["id"] for d in rows])
+        return [webhooks.delivery_record(d, attempts.get(d["id"], []), period) for d in rows]
+
+    return ok({"deliveries": await engine.read(actor, op)})
+
+
+# -- the agent side -------------------------------------------------------------------------------
+
+
+@router.post("/api/agent/tasks/{run_id}/awaiting-input", tags=["agent"],
+             summary="Ask a person a question: the task waits for input while the run stays claimed")
+async def awaiting_input(run_id: str, body: AwaitingInput, engine: EngineDep, actor: CurrentActor) -> Response:
+    def op(tx: Tx, ctx: Ctx) -> Row:
+        msg, task = agent_ops.ask(tx, ctx, run_id, body.question, body.claim_token)
+        return {"message": agent_ops.message_record(msg), "task": agent_ops.task_view(tx, task)}
+
+    return ok(await engine.write(actor, op))
+
+
+@router.get("/api/agent/tasks/{run_id}/messages", tags=["agent"],
+            summary="Read the conversation of the calling agent's run (answers to its questions)")
+async def agent_messages(run_id: str, engine: EngineDep, actor: CurrentActor,
+                         after_sequence: int = Query(default=0, ge=0),
+                         role: Literal["user", "agent"] | None = None) -> Response:
+    return ok(await engine.read(actor, lambda tx, ctx: agent_ops.agent_messages(tx, ctx, run_id, after_sequence,
+                                                                              role)))

@@ -1,0 +1,126 @@
+"""Agent registry (seed 002 takes it for granted): /api/agents.
+
+An agent's id is the ``sub`` of the token it works with: tasks submitted to agent X
+are handed only to the caller whose token sub is X. Its state gates its work:
+``paused``, ``stopped`` and ``error`` agents are handed nothing by claim-next (204)
+and new submissions to them answer 503.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskloom.api.auth import CurrentActor, require_admin, require_not_agent
+from taskloom.api.deps import EngineDep, ok
+from taskloom.api.schemas import ERRORS
+from taskloom.domain.actors import Actor
+from taskloom.engine import agents as agent_ops
+from taskloom.engine.engine import Engine
+
+router = APIRouter(prefix="/api/agents", tags=["agents"], responses=ERRORS)
+AgentState = Literal["active", "paused", "stopped", "error"]
+STATE_CACHE = "agent_state_cache"
+STATE_TTL = 1.0  # seconds another process's state change may take to reach this one's claim gate
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentCreate(Body):
+    id: str | None = Field(default=None, min_length=1, max_length=128,
+                           description="Slug or UUID; the sub of the agent's token. A UUID by default.")
+    name: str = Field(min_length=1, max_length=200)
+    team: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    capabilities: list[str] = Field(default_factory=list, max_length=100)
+    state: AgentState = "active"
+    state_reason: str | None = Field(default=None, max_length=2000)
+    default_timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
+    metadata: dict[str, Any] | None = None
+
+
+class AgentPatch(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    team: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    capabilities: list[str] | None = Field(default=None, max_length=100)
+    state: AgentState | None = None
+    state_reason: str | None = Field(default=None, max_length=2000)
+    default_timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
+    metadata: dict[str, Any] | None = None
+
+
+def _forget(engine: Engine, agent_id: str) -> None:
+    engine.extras.get(STATE_CACHE, {}).pop(agent_id, None)
+
+
+async def agent_may_claim(engine: Engine, actor: Actor) -> bool:
+    """claim-next gate: a registered agent that is not active is handed no work."""
+    cache: dict[str, tuple[str | None, float]] = engine.extras.setdefault(STATE_CACHE, {})
+    now = time.monotonic()
+    hit = cache.get(actor.ref)
+    if hit is None or hit[1] < now:
+        state = await engine.storage.read(lambda tx: tx.agent_state(actor.ref))
+        if len(cache) > 10_000:
+            cache.clear()
+        hit = cache[actor.ref] = (state, now + STATE_TTL)
+    return hit[0] in (None, "active")
+
+
+def install(engine: Engine) -> None:
+    previous = engine.extras.get("claim_gate")
+    if previous is None:
+        engine.extras["claim_gate"] = agent_may_claim
+        return
+
+    async def both(e: Engine, actor: Actor) -> bool:
+        return bool(await previous(e, actor)) and await agent_may_claim(e, actor)
+
+    engine.extras["claim_gate"] = both
+
+
+@router.post("", status_code=201, summary="Register an agent")
+async def create_agent(body: AgentCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    require_not_agent(actor, "register agents")
+    fields = body.model_dump()
+    agent = await engine.write(actor, lambda tx, ctx: agent_ops.register_agent(tx, ctx, fields))
+    _forget(engine, agent["id"])
+    return ok(agent_ops.agent_record(agent), 201)
+
+
+@router.get("", summary="List registered agents")
+async def list_agents(engine: EngineDep, actor: CurrentActor, team: str | None = None,
+                      state: AgentState | None = None, limit: int = Query(default=100, ge=1, le=1000),
+                      offset: int = Query(default=0, ge=0)) -> Response:
+    rows = await engine.read(actor, lambda tx, ctx: tx.agent_list(team=team, state=state, limit=limit,
+                                                                   offset=offset))
+    return ok({"agents": [agent_ops.agent_record(a) for a in rows]})
+
+
+@router.get("/{agent_id}", summary="Get one agent")
+async def get_agent(agent_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    agent = await engine.read(actor, lambda tx, ctx: agent_ops.get_agent(tx, agent_id))
+    return ok(agent_ops.agent_record(agent))
+
+
+@router.patch("/{agent_id}", summary="Update one agent (pause, resume, stop, report an error, ...)")
+async def update_agent(agent_id: str, body: AgentPatch, engine: EngineDep, actor: CurrentActor) -> Response:
+    changes = body.model_dump(exclude_unset=True)
+    agent = await engine.write(actor, lambda tx, ctx: agent_ops.update_agent(tx, ctx, agent_id, changes))
+    _forget(engine, agent_id)
+    return ok(agent_ops.agent_record(agent))
+
+
+@router.delete("/{agent_id}", status_code=204, summary="Delete one agent (admins)")
+async def delete_agent(agent_id: str, engine: EngineDep, actor: CurrentActor,
+                       cancel_open_tasks: bool = False) -> Response:
+    require_admin(actor, "delete agents")
+    await engine.write(actor, lambda tx, ctx: agent_ops.delete_agent(tx, ctx, agent_id,
+                                                                     cancel_open_tasks=cancel_open_tasks))
+    _forget(engine, agent_id)
+    return Response(status_code=204)
