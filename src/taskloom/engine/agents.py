@@ -23,7 +23,7 @@ from taskloom.domain.states import TASK_TERMINAL
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.context import Ctx, dumps, load_visible_task, loads, new_id, record
 from taskloom.engine.lifecycle import LIVE
-from taskloom.engine.runs import _load_own_live_run, _not_live_reason, load_visible_run
+from taskloom.engine.runs import load_own_live_run, load_visible_run, not_live_reason
 from taskloom.storage.sql import Row, Tx
 
 AGENT_STATES = ("active", "paused", "stopped", "error")
@@ -325,7 +325,7 @@ def ask(tx: Tx, ctx: Ctx, run_id: str, question: str, claim_token: str | None) -
     stays live; the lease is renewed, as by a heartbeat)."""
     if not question.strip():
         raise InvalidInput("question must not be empty")
-    run = _load_own_live_run(tx, ctx, run_id, claim_token, "ask for input on")
+    run = load_own_live_run(tx, ctx, run_id, claim_token, "ask for input on")
     task = tx.task_get(run["task_id"], for_update=True)
     assert task is not None
     if task["status"] == "blocked" and task["blocked_reason"] == "awaiting_input":
@@ -350,7 +350,7 @@ def agent_messages(tx: Tx, ctx: Ctx, run_id: str, after: int, role: str | None) 
     if not mine and not ctx.actor.is_admin:
         raise Forbidden(f"run {run_id} is not held by you")
     if run["status"] not in LIVE:
-        raise Conflict(_not_live_reason(run, "read messages of"))
+        raise Conflict(not_live_reason(run, "read messages of"))
     task = tx.task_get(run["task_id"])
     assert task is not None
     messages = tx.messages_of_task(task["id"], after_sequence=after, role=role)

@@ -126,20 +126,20 @@ def _is_claimer(ctx: Ctx, run: Row) -> bool:
     return run["claimed_by_kind"] == ctx.actor.kind and run["claimed_by_ref"] == ctx.actor.ref
 
 
-def _load_own_live_run(tx: Tx, ctx: Ctx, run_id: str, claim_token: str | None, action: str,
+def load_own_live_run(tx: Tx, ctx: Ctx, run_id: str, claim_token: str | None, action: str,
                        run: Row | None = None) -> Row:
     """The caller's live run, or the error that says exactly why not."""
     run = run or load_visible_run(tx, ctx, run_id, for_update=True)
     if not _is_claimer(ctx, run) and not ctx.actor.is_admin:
         raise Forbidden(f"run {run_id} is not held by you")
     if run["status"] not in LIVE:
-        raise Conflict(_not_live_reason(run, action))
+        raise Conflict(not_live_reason(run, action))
     if claim_token is not None and hash_token(claim_token) != run["claim_token_hash"]:
         raise Conflict(f"claim token does not match the current lease of run {run_id}")
     return run
 
 
-def _not_live_reason(run: Row, action: str) -> str:
+def not_live_reason(run: Row, action: str) -> str:
     if run["status"] == "queued":
         return f"cannot {action} run {run['id']}: it is queued, not claimed"
     if run["status"] == "canceled":
@@ -160,7 +160,7 @@ def start_run(tx: Tx, ctx: Ctx, run_id: str, idempotency_key: str | None) -> Row
     if not _is_claimer(ctx, run) and not ctx.actor.is_admin:
         raise Forbidden(f"run {run_id} is not held by you")
     if run["status"] != "claimed":
-        raise Conflict(_not_live_reason(run, "start") if run["status"] not in LIVE
+        raise Conflict(not_live_reason(run, "start") if run["status"] not in LIVE
                        else f"run {run_id} is already {run['status']}")
     changes: Row = {"status": "starting", "started_at": ctx.now, "last_event_type": "run.started",
                     "last_activity_at": ctx.now}
@@ -174,7 +174,7 @@ def start_run(tx: Tx, ctx: Ctx, run_id: str, idempotency_key: str | None) -> Row
 
 def heartbeat(tx: Tx, ctx: Ctx, run_id: str, *, lease_seconds: float | None, claim_token: str | None,
               usage: Row | None, progress: Any = None) -> Row:
-    run = _load_own_live_run(tx, ctx, run_id, claim_token, "heartbeat")
+    run = load_own_live_run(tx, ctx, run_id, claim_token, "heartbeat")
     seconds = float(lease_seconds or run["lease_seconds"] or 300)
     changes: Row = {
         "lease_until": ctx.now + seconds,
@@ -200,7 +200,7 @@ def complete_run(tx: Tx, ctx: Ctx, run_id: str, *, result: Any, idempotency_key:
     existing = load_visible_run(tx, ctx, run_id, for_update=True)
     if _repeat(existing, "completed", idempotency_key):
         return existing
-    run = _load_own_live_run(tx, ctx, run_id, claim_token, "complete", existing)
+    run = load_own_live_run(tx, ctx, run_id, claim_token, "complete", existing)
     changes: Row = {
         "status": "completed",
         "ended_at": ctx.now,
@@ -235,7 +235,7 @@ def fail_run(tx: Tx, ctx: Ctx, run_id: str, *, error: str, idempotency_key: str 
     existing = load_visible_run(tx, ctx, run_id, for_update=True)
     if _repeat(existing, "failed", idempotency_key):
         return existing
-    run = _load_own_live_run(tx, ctx, run_id, claim_token, "fail", existing)
+    run = load_own_live_run(tx, ctx, run_id, claim_token, "fail", existing)
     changes: Row = {
         "status": "failed", "ended_at": ctx.now, "error": error, "terminal_key": idempotency_key,
         "last_event_type": "run.failed", "last_activity_at": ctx.now, **_usage_changes(usage),
@@ -248,7 +248,7 @@ def fail_run(tx: Tx, ctx: Ctx, run_id: str, *, error: str, idempotency_key: str 
 
 def release_run(tx: Tx, ctx: Ctx, run_id: str, *, reason: str | None, claim_token: str | None) -> Row:
     """Hand a claimed run back to the queue unchanged: not a failure, the attempt is not spent."""
-    run = _load_own_live_run(tx, ctx, run_id, claim_token, "release")
+    run = load_own_live_run(tx, ctx, run_id, claim_token, "release")
     changes: Row = {
         "status": "queued", "claimed_at": None, "claimed_by_kind": None, "claimed_by_ref": None,
         "claim_token_hash": None, "lease_until": None, "heartbeat_at": None, "started_at": None,
