@@ -381,3 +381,10 @@ def test_workspace_scoped_callers_see_only_their_workspaces(api: Api) -> None:
     hidden = next(t["id"] for t in w1_task if t["title"] == "in w2")
     assert api.get(f"/api/backlogs/helper/{hidden}", headers=scoped).status_code == 404
     assert api.patch(f"/api/backlogs/helper/{hidden}", {"title": "x"}, headers=scoped).status_code == 404
+
+
+def test_registered_agent_has_an_empty_backlog(api: Api) -> None:
+    assert api.get("/api/backlogs/fresh-agent").status_code == 404
+    assert api.post("/api/agents", {"id": "fresh-agent", "name": "Fresh"}).status_code == 201
+    r = api.get("/api/backlogs/fresh-agent")
+    assert r.status_code == 200 and r.json() == {"agent_id": "fresh-agent", "tasks": [], "total": 0}

@@ -96,9 +96,11 @@ def set_prefix(tx: Tx, ctx: Ctx, agent_id: str, value: str) -> Row:
 
 
 def require_backlog(tx: Tx, agent_id: str) -> None:
-    """An agent is known here once it has a prefix or owns a task; anyone else is a 404."""
+    """An agent is known here once it is registered (/api/agents), has a prefix or owns a task;
+    anyone else is a 404."""
     check_agent_id(agent_id)
-    if tx.backlog_agent_get(agent_id) is None and not tx.backlog_owns_tasks(agent_id):
+    known = tx.backlog_agent_get(agent_id) is not None or tx.agent_get(agent_id) is not None
+    if not known and not tx.backlog_owns_tasks(agent_id):
         raise NotFound(f"agent {agent_id} has no backlog")
 
 
