@@ -34,8 +34,12 @@ def assignee_of(task: Row) -> str | None:
     return task["owner_ref"] if task["owner_kind"] == "agent_session" else None
 
 
-def enqueue_run(tx: Tx, ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: str | None = None) -> Row:
-    """Queue the task's next attempt. The task records the attempt count and a run.queued event."""
+def enqueue_run(tx: Tx, ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: str | None = None,
+                task_changes: Row | None = None, event_payload: dict[str, Any] | None = None) -> Row:
+    """Queue the task's next attempt. The task records the attempt count and a run.queued event.
+
+    ``task_changes``/``event_payload`` ride along on that same task update and event
+    (the scheduler reopens the task and names the firing without a second event)."""
     attempt = int(task["attempts"]) + 1
     run = {
         "id": new_id("run"),
@@ -60,10 +64,11 @@ def enqueue_run(tx: Tx, ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: st
         "last_activity_at": ctx.now,
     }
     tx.run_insert(run)
-    payload: dict[str, Any] = {"attempt": attempt}
+    payload: dict[str, Any] = {"attempt": attempt, **(event_payload or {})}
     if delay:
         payload["retry_delay_seconds"] = round(delay, 3)
-    record(tx, ctx, task["id"], {"attempts": attempt}, "run.queued", run_id=run["id"], payload=payload)
+    record(tx, ctx, task["id"], {**(task_changes or {}), "attempts": attempt}, "run.queued", run_id=run["id"],
+           payload=payload)
     return tx.run_get(run["id"]) or run
 
 

@@ -1,0 +1,269 @@
+"""Scheduled tasks API (seed 003) at ``/tasks``, plus ``POST /events`` for event schedules.
+
+Priority speaks the seed's 1-9 scale (1 highest, default 5) and maps onto the core
+rank; ``max_retries`` is the core's ``max_attempts - 1``. See docs/api/schedules.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskloom.api import views
+from taskloom.api.auth import CurrentActor
+from taskloom.api.deps import EngineDep, ok
+from taskloom.config import Settings
+from taskloom.domain.errors import InvalidInput
+from taskloom.domain.priority import to_scale
+from taskloom.domain.schedules import iso
+from taskloom.engine import schedules as ops
+from taskloom.engine.context import Ctx, loads
+from taskloom.engine.engine import Service
+from taskloom.engine.scheduler import Scheduler, interval_from_env
+from taskloom.storage.sql import Row, Tx
+
+router = APIRouter(tags=["scheduled tasks"])
+
+Kind = Literal["cron", "rrule", "once", "event"]
+Backoff = Literal["exponential_jitter", "linear", "fixed"]
+ScheduleStatus = Literal["active", "paused", "canceled"]
+RunStatusName = Literal["queued", "claimed", "starting", "running", "completed", "failed", "canceled"]
+MAX_SNOOZE = 604_800
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScheduledTaskCreate(Body):
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(max_length=100_000)
+    schedule_kind: Kind
+    schedule_expr: str | None = Field(default=None, max_length=2000,
+                                      description="cron (5 fields), RRULE, ISO time; for event: the event type or glob")
+    timezone: str | None = Field(default=None, max_length=100, description="IANA timezone, default UTC")
+    payload: dict[str, Any] = Field(description="The pipeline definition; reaches the agent as the task's metadata")
+    created_by: UUID
+    priority: int = Field(default=5, ge=1, le=9, description="1 (highest) to 9 (lowest)")
+    max_retries: int = Field(default=3, ge=0, le=100)
+    backoff_strategy: Backoff = "exponential_jitter"
+    backoff_seconds: float = Field(default=10.0, ge=0, le=86_400, description="Base retry delay (extension)")
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
+    dedupe_window_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
+    concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    queue: str | None = Field(default=None, min_length=1, max_length=200,
+                              description="Network channel the runs are queued on (extension; else payload.queue)")
+
+
+class ScheduledTaskUpdate(Body):
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    description: str | None = Field(default=None, max_length=100_000)
+    schedule_kind: Kind | None = None
+    schedule_expr: str | None = Field(default=None, max_length=2000)
+    timezone: str | None = Field(default=None, max_length=100)
+    payload: dict[str, Any] | None = None
+    created_by: UUID | None = None
+    priority: int | None = Field(default=None, ge=1, le=9)
+    max_retries: int | None = Field(default=None, ge=0, le=100)
+    backoff_strategy: Backoff | None = None
+    backoff_seconds: float | None = Field(default=None, ge=0, le=86_400)
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
+    dedupe_window_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
+    concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    queue: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+NOT_NULL = ("title", "description", "schedule_kind", "payload", "created_by", "priority", "max_retries",
+            "backoff_strategy", "backoff_seconds")
+
+
+class SnoozeBody(Body):
+    delay_seconds: int = Field(ge=1, le=MAX_SNOOZE, description="At most 604800 (one week)")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class CancelBody(Body):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class EventBody(Body):
+    type: str = Field(min_length=1, max_length=200)
+    payload: Any = None
+
+
+# -- views ----------------------------------------------------------------------------------
+
+
+def run_view(run: Row) -> Row:
+    meta = views.js(run["metadata"]) or {}
+    return {
+        **views.run_record(run),
+        "firing": meta.get("firing"),
+        "event": meta.get("event"),
+        "retry_delay_seconds": meta.get("retry_delay_seconds"),
+        "retry_of_run_id": meta.get("retry_of_run_id"),
+    }
+
+
+_FIRING_STATUS = {"queued": "queued", "claimed": "running", "starting": "running", "running": "running",
+                  "completed": "completed", "failed": "failed", "canceled": "canceled"}
+
+
+def last_firing(run: Row | None) -> Row | None:
+    if run is None:
+        return None
+    firing = (views.js(run["metadata"]) or {}).get("firing") or {}
+    attempts = int(run["attempt"]) - int(firing.get("first_attempt") or run["attempt"]) + 1
+    status = _FIRING_STATUS[run["status"]]
+    if status == "queued" and attempts > 1:
+        status = "retrying"
+    return {"id": firing.get("id"), "trigger": firing.get("trigger"), "scheduled_for": firing.get("scheduled_for"),
+            "status": status, "attempts": attempts, "run_id": run["id"]}
+
+
+def task_view(task: Row, sched: Row, last_run: Row | None = None, *, detail: bool = False) -> Row:
+    ext = views.js(task["ext"]) or {}
+    status = ops.effective_status(task, sched)
+    waiting = loads(sched["waiting"])
+    out: Row = {
+        "id": task["id"],
+        "identifier": task["identifier"],
+        "title": task["title"],
+        "description": task["description"],
+        "schedule_kind": sched["kind"],
+        "schedule_expr": sched["expr"],
+        "timezone": sched["timezone"],
+        "payload": views.js(task["metadata"]),
+        "created_by": sched["created_by"],
+        "priority": to_scale(int(task["priority"]), lowest=9, highest=1),
+        "max_retries": int(task["max_attempts"]) - 1,
+        "backoff_strategy": task["backoff_strategy"],
+        "backoff_seconds": float(task["backoff_seconds"]),
+        "dedupe_key": task["dedupe_key"],
+        "dedupe_window_seconds": (None if sched["dedupe_window_seconds"] is None
+                                  else int(sched["dedupe_window_seconds"])),
+        "concurrency_key": task["concurrency_key"],
+        "queue": ext.get("queue"),
+        "network_channel": task["network_channel"],
+        "status": status,
+        "next_run_at": iso(sched["next_run_at"]) if status == "active" else None,
+        "snoozed_until": iso(sched["snoozed_until"]),
+        "snooze_reason": sched["snooze_reason"],
+        "last_run_at": iso(sched["last_fired_at"]),
+        "run_count": sched["fire_count"],
+        "missed_firings": sched["missed_count"],
+        "waiting_firing": waiting.get("firing") if waiting else None,
+        "task_status": task["status"],
+        "created_at": iso(sched["created_at"]),
+        "updated_at": iso(max(float(sched["updated_at"]), float(task["updated_at"]))),
+    }
+    if detail:
+        out["last_firing"] = last_firing(last_run)
+        out["last_run"] = run_view(last_run) if last_run else None
+    return out
+
+
+# -- routes ---------------------------------------------------------------------------------
+
+
+@router.post("/tasks", status_code=201, summary="Create a scheduled task")
+async def create_scheduled_task(body: ScheduledTaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    spec = ops.ScheduleSpec(**{**body.model_dump(), "created_by": str(body.created_by)})
+    task, sched = await engine.write(actor, lambda tx, ctx: ops.create(tx, ctx, spec))
+    return ok(task_view(task, sched, None, detail=True), 201)
+
+
+@router.get("/tasks", summary="List scheduled tasks")
+async def list_scheduled_tasks(
+    engine: EngineDep,
+    actor: CurrentActor,
+    status: ScheduleStatus | None = None,
+    created_by: UUID | None = None,
+    schedule_kind: Kind | None = None,
+    limit: int = Query(default=50, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> Response:
+    filters: Row = {"status": status, "created_by": str(created_by) if created_by else None,
+                    "schedule_kind": schedule_kind}
+    pairs, total = await engine.read(actor, lambda tx, ctx: ops.listing(tx, ctx, filters, limit, offset))
+    return ok({"tasks": [task_view(t, s) for t, s in pairs], "total": total, "limit": limit, "offset": offset})
+
+
+def _detail(tx: Tx, pair: tuple[Row, Row]) -> Row:
+    task, sched = pair
+    return task_view(task, sched, tx.latest_run_of_task(task["id"]), detail=True)
+
+
+@router.get("/tasks/{task_id}", summary="Get one scheduled task")
+async def get_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    return ok(await engine.read(actor, lambda tx, ctx: _detail(tx, ops.load(tx, ctx, task_id))))
+
+
+@router.put("/tasks/{task_id}", summary="Update the given fields of one scheduled task")
+async def update_scheduled_task(task_id: str, body: ScheduledTaskUpdate, engine: EngineDep,
+                                actor: CurrentActor) -> Response:
+    changes: Row = body.model_dump(exclude_unset=True)
+    for key in NOT_NULL:
+        if key in changes and changes[key] is None:
+            raise InvalidInput(f"{key} must not be null")
+    if changes.get("created_by") is not None:
+        changes["created_by"] = str(changes["created_by"])
+    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.update(tx, ctx, task_id, changes))))
+
+
+@router.post("/tasks/{task_id}/run_now", status_code=201, summary="Run one scheduled task once, now")
+async def run_scheduled_task_now(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    def op(tx: Tx, ctx: Ctx) -> Row:
+        run = ops.run_now(tx, ctx, task_id)
+        task, sched = ops.load(tx, ctx, task_id)
+        return {"run": run_view(run), "task": task_view(task, sched, run, detail=True)}
+
+    return ok(await engine.write(actor, op), 201)
+
+
+@router.post("/tasks/{task_id}/snooze", summary="Delay the next firing of one scheduled task")
+async def snooze_scheduled_task(task_id: str, body: SnoozeBody, engine: EngineDep, actor: CurrentActor) -> Response:
+    return ok(await engine.write(actor, lambda tx, ctx: _detail(
+        tx, ops.snooze(tx, ctx, task_id, body.delay_seconds, body.reason))))
+
+
+@router.post("/tasks/{task_id}/pause", summary="Pause one scheduled task")
+async def pause_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.pause(tx, ctx, task_id))))
+
+
+@router.post("/tasks/{task_id}/resume", summary="Resume one paused scheduled task")
+async def resume_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.resume(tx, ctx, task_id))))
+
+
+@router.post("/tasks/{task_id}/cancel", summary="Cancel one scheduled task for good")
+async def cancel_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor,
+                                body: CancelBody | None = None) -> Response:
+    reason = body.reason if body else None
+    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.cancel(tx, ctx, task_id, reason))))
+
+
+@router.get("/tasks/{task_id}/runs", summary="List the runs of one scheduled task, newest first")
+async def list_scheduled_task_runs(task_id: str, engine: EngineDep, actor: CurrentActor,
+                                   status: RunStatusName | None = None,
+                                   limit: int = Query(default=50, ge=1, le=1000),
+                                   offset: int = Query(default=0, ge=0)) -> Response:
+    def op(tx: Tx, ctx: Ctx) -> list[Row]:
+        ops.load(tx, ctx, task_id)
+        return [run_view(r) for r in tx.schedule_runs(task_id, status=status, limit=limit, offset=offset)]
+
+    return ok({"runs": await engine.read(actor, op), "limit": limit, "offset": offset})
+
+
+@router.post("/events", status_code=202, summary="Publish an event to fire matching event schedules")
+async def publish_event(body: EventBody, engine: EngineDep, actor: CurrentActor) -> Response:
+    return ok(await engine.write(actor, lambda tx, ctx: ops.publish_event(tx, ctx, body.type, body.payload)), 202)
+
+
+def make_services(settings: Settings) -> list[Service]:
+    interval = float(settings.extra.get("scheduler_interval_seconds") or interval_from_env())
+    return [Scheduler(interval)]
