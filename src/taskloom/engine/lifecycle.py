@@ -63,13 +63,13 @@ def enqueue_run(tx: Tx, ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: st
         "last_event_type": "run.queued",
         "last_activity_at": ctx.now,
     }
-    tx.run_insert(run)
+    stored = tx.run_insert(run)
     payload: dict[str, Any] = {"attempt": attempt, **(event_payload or {})}
     if delay:
         payload["retry_delay_seconds"] = round(delay, 3)
     record(tx, ctx, task["id"], {**(task_changes or {}), "attempts": attempt}, "run.queued", run_id=run["id"],
            payload=payload)
-    return tx.run_get(run["id"]) or run
+    return stored
 
 
 def refresh(tx: Tx, ctx: Ctx, task: Row) -> Row:

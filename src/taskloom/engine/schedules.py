@@ -320,13 +320,19 @@ def fire_due(tx: Tx, ctx: Ctx, limit: int = 500) -> int:
         return 0
     # Schedules sharing (due, next, missed) are claimed with one guarded update.
     groups: dict[tuple[float, float | None, int], list[Row]] = {}
+    # Many schedules share an expression and a due time: compute each answer once
+    # (cron arithmetic is the dominant cost of a large firing batch).
+    memo: dict[tuple[Any, ...], tuple[int, float | None]] = {}
     for sched in due_rows:
         due = float(sched["next_run_at"])
         kind, expr, tz_name, anchor = sched["kind"], sched["expr"], sched["timezone"], sched["anchor"]
         snoozed = sched["snoozed_until"] is not None and float(sched["snoozed_until"]) == due
-        missed = 0 if snoozed else len(sched_math.occurrences_between(
-            kind, expr, tz_name, due + 1e-6, ctx.now, anchor, cap=MISSED_CAP + 1))
-        nxt = sched_math.next_fire(kind, expr, tz_name, ctx.now, anchor)
+        key = (kind, expr, tz_name, anchor, due, snoozed)
+        if key not in memo:
+            missed = 0 if snoozed else len(sched_math.occurrences_between(
+                kind, expr, tz_name, due + 1e-6, ctx.now, anchor, cap=MISSED_CAP + 1))
+            memo[key] = (missed, sched_math.next_fire(kind, expr, tz_name, ctx.now, anchor))
+        missed, nxt = memo[key]
         groups.setdefault((due, nxt, missed), []).append(sched)
     ids = [r["task_id"] for r in due_rows]
     tasks = tx.tasks_get_many(ids)

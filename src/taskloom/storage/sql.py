@@ -272,13 +272,16 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
         )
 
     # -- runs -------------------------------------------------------------------
-    def run_insert(self, row: Row) -> None:
+    def run_insert(self, row: Row) -> Row:
+        """Insert a run; returns the stored row (with column defaults)."""
         _check_columns(row, RUN_COLUMNS)
         cols = ", ".join(row)
         vals = ", ".join(f":{c}" for c in row)
-        self._exec(f"INSERT INTO runs ({cols}) VALUES ({vals})", row)
+        stored = self._one(f"INSERT INTO runs ({cols}) VALUES ({vals}) RETURNING *", row)
         if row.get("status") == "queued" and not row.get("held"):
             self.notify(("runs", "*"))
+        assert stored is not None
+        return stored
 
     def run_get(self, run_id: str, *, for_update: bool = False) -> Row | None:
         return self._one("SELECT * FROM runs WHERE id = :id" + self._lock_clause(for_update), {"id": run_id})
