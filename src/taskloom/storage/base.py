@@ -49,25 +49,34 @@ class NoticeHub:
                 if not fut.done():
                     fut.set_result(None)
 
-    async def wait(self, keys: Iterable[Notice], timeout: float) -> bool:
-        """Wait until one of ``keys`` is published or ``timeout`` passes; True if woken."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        keys = list(keys)
+    def listen(self, keys: Iterable[Notice]) -> asyncio.Future[None]:
+        """A future resolved by the next publish of one of ``keys`` from now on. Register it
+        *before* checking for work, so a notice arriving during the check is not lost;
+        always ``unlisten`` it afterwards."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for key in keys:
             self._waiters.setdefault(key, set()).add(fut)
+        return fut
+
+    def unlisten(self, keys: Iterable[Notice], fut: asyncio.Future[None]) -> None:
+        for key in keys:
+            waiters = self._waiters.get(key)
+            if waiters is not None:
+                waiters.discard(fut)
+                if not waiters:
+                    self._waiters.pop(key, None)
+
+    async def wait(self, keys: Iterable[Notice], timeout: float) -> bool:
+        """Wait until one of ``keys`` is published or ``timeout`` passes; True if woken."""
+        keys = list(keys)
+        fut = self.listen(keys)
         try:
             await asyncio.wait_for(fut, timeout)
             return True
         except TimeoutError:
             return False
         finally:
-            for key in keys:
-                waiters = self._waiters.get(key)
-                if waiters is not None:
-                    waiters.discard(fut)
-                    if not waiters:
-                        self._waiters.pop(key, None)
+            self.unlisten(keys, fut)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
