@@ -1,0 +1,225 @@
+"""Work queues API (seed 000): /work-queues and /work-queue-tasks, in camelCase.
+
+A thin layer: parse, call one engine operation (engine/work_queues.py), shape
+the answer. See docs/api/work-queues.md for every shape and status code.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from taskloom.api.auth import CurrentActor
+from taskloom.api.deps import EngineDep, ok
+from taskloom.api.views import iso, js
+from taskloom.domain.priority import to_scale
+from taskloom.engine import work_queues as wq
+from taskloom.engine.engine import Engine
+from taskloom.storage.sql import Row
+
+router = APIRouter(tags=["work-queues"])
+
+WqStatus = Literal["pending", "assigned", "completed", "failed", "expired", "canceled"]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+LeaseSeconds = Annotated[float, Field(ge=1, le=86_400)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueueCreate(Body):
+    name: Text
+    teamId: Text
+
+
+class TaskCreate(Body):
+    name: Annotated[str, Field(min_length=1, max_length=500)]
+    priority: Annotated[int, Field(strict=True, ge=1, le=5)] = wq.PRIORITY_DEFAULT
+    payload: dict[str, Any] | None = None
+    deadline: AwareDatetime | None = None
+    maxAttempts: Annotated[int, Field(strict=True, ge=1, le=100)] = 3
+
+
+class Take(Body):
+    agentId: Text | None = None
+    leaseSeconds: LeaseSeconds = wq.DEFAULT_LEASE_SECONDS
+    waitSeconds: Annotated[float, Field(ge=0, le=30)] = 0
+
+
+class Complete(Body):
+    result: Any = None
+    idempotencyKey: Text | None = None
+
+
+class Fail(Body):
+    error: Annotated[str, Field(min_length=1, max_length=10_000)]
+    retryable: bool = True
+    idempotencyKey: Text | None = None
+
+
+class Extend(Body):
+    leaseSeconds: LeaseSeconds | None = None
+    progress: Any = None
+
+
+# -- shapes ---------------------------------------------------------------------------
+
+
+def queue_view(queue: Row, counts: dict[str, int]) -> Row:
+    return {
+        "id": queue["id"],
+        "name": queue["name"],
+        "teamId": queue["team_id"],
+        "counts": counts,
+        "createdBy": {"kind": queue["created_by_kind"], "ref": queue["created_by_ref"]},
+        "createdAt": iso(queue["created_at"]),
+        "updatedAt": iso(queue["updated_at"]),
+    }
+
+
+def task_view(qt: wq.QueueTask) -> Row:
+    t, run = qt.task, qt.run
+    ext = js(t["ext"])
+    ext = ext if isinstance(ext, dict) else {}
+    live = run is not None and run["status"] in ("claimed", "starting", "running")
+    error = t["error"] if qt.status not in ("pending", "assigned", "completed") else None
+    out: Row = {
+        "id": t["id"],
+        "queueId": t["network_channel"],
+        "name": t["title"],
+        "priority": to_scale(t["priority"], lowest=wq.PRIORITY_LOWEST, highest=wq.PRIORITY_HIGHEST),
+        "payload": js(t["metadata"]),
+        "deadline": iso(t["deadline"]),
+        "status": qt.status,
+        "agentId": run["claimed_by_ref"] if run is not None else None,
+        "assignedAt": iso(run["claimed_at"]) if run is not None else None,
+        "leaseExpiresAt": iso(run["lease_until"]) if live else None,
+        "runId": run["id"] if run is not None else None,
+        "attempt": run["attempt"] if run is not None else 0,
+        "maxAttempts": t["max_attempts"],
+        "result": js(t["result"]) if qt.status == "completed" else None,
+        "error": error or (wq.EXPIRED_ERROR if qt.status == "expired" else None),
+        "lastError": t["error"],
+        "stolenFrom": ext.get("stolen_from"),
+        "coreStatus": t["status"],
+        "createdAt": iso(t["created_at"]),
+        "updatedAt": iso(t["updated_at"]),
+        "closedAt": iso(t["closed_at"]),
+    }
+    if qt.claim_token is not None:
+        out["claimToken"] = qt.claim_token
+    return out
+
+
+# -- queues ---------------------------------------------------------------------------
+
+
+@router.post("/work-queues", status_code=201, summary="Create a work queue")
+async def create_queue(body: QueueCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    queue, counts = await engine.write(actor, lambda tx, ctx: wq.create_queue(tx, ctx, body.name, body.teamId))
+    return ok(queue_view(queue, counts), 201)
+
+
+@router.get("/work-queues", summary="List work queues (filter by teamId)")
+async def list_queues(engine: EngineDep, actor: CurrentActor, teamId: str | None = Query(default=None),
+                      limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0)
+                      ) -> Response:
+    rows = await engine.read(actor, lambda tx, ctx: wq.list_queues(tx, ctx, teamId, limit=limit, offset=offset))
+    return ok({"queues": [queue_view(q, c) for q, c in rows]})
+
+
+@router.get("/work-queues/{queue_id}", summary="Get a work queue with its task counts")
+async def get_queue(queue_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    queue, counts = await engine.read(actor, lambda tx, ctx: wq.get_queue(tx, ctx, queue_id))
+    return ok(queue_view(queue, counts))
+
+
+@router.delete("/work-queues/{queue_id}", summary="Delete a work queue (?force=true cancels its open tasks)")
+async def delete_queue(queue_id: str, engine: EngineDep, actor: CurrentActor, force: bool = False) -> Response:
+    canceled = await engine.write(actor, lambda tx, ctx: wq.delete_queue(tx, ctx, queue_id, force=force))
+    return ok({"id": queue_id, "deleted": True, "canceledTaskIds": canceled})
+
+
+# -- tasks ----------------------------------------------------------------------------
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+@router.post("/work-queues/{queue_id}/tasks", status_code=201, summary="Add a task to a work queue")
+async def add_task(queue_id: str, body: TaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    qt = await engine.write(actor, lambda tx, ctx: wq.add_task(
+        tx, ctx, queue_id, name=body.name, priority=body.priority, payload=body.payload,
+        deadline=_epoch(body.deadline), max_attempts=body.maxAttempts))
+    return ok(task_view(qt), 201)
+
+
+@router.get("/work-queues/{queue_id}/tasks", summary="List a work queue's tasks (filter by status)")
+async def list_tasks(queue_id: str, engine: EngineDep, actor: CurrentActor, status: WqStatus | None = None,
+                     limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0)
+                     ) -> Response:
+    rows = await engine.read(actor, lambda tx, ctx: wq.list_tasks(tx, ctx, queue_id, status=status, limit=limit,
+                                                                   offset=offset))
+    return ok({"tasks": [task_view(qt) for qt in rows]})
+
+
+async def _take(engine: Engine, actor: Any, body: Take | None, op: Any, queue_id: str) -> Response:
+    """Dequeue or steal, waiting up to ``waitSeconds`` for work (204 when none)."""
+    body = body or Take()
+    deadline = time.monotonic() + body.waitSeconds
+    gate = engine.extras.get("claim_gate")
+    while True:
+        # The agents API may refuse work to an agent (e.g. paused): then there is nothing for it.
+        if gate is not None and not await gate(engine, wq.assignee(actor, body.agentId)):
+            return Response(status_code=204)
+        qt = await engine.write(actor, lambda tx, ctx: op(tx, ctx, queue_id, body.agentId, body.leaseSeconds))
+        if qt is not None:
+            return ok(task_view(qt))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Response(status_code=204)
+        await engine.wait_for_work(min(remaining, 1.0))
+
+
+@router.post("/work-queues/{queue_id}/dequeue", summary="Assign the next task to an agent",
+             responses={204: {"description": "No pending task"}})
+async def dequeue(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
+    return await _take(engine, actor, body, wq.dequeue, queue_id)
+
+
+@router.post("/work-queues/{queue_id}/steal", summary="Steal a task from the team's most loaded other queue",
+             responses={204: {"description": "No other queue of the team has a pending task"}})
+async def steal(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
+    return await _take(engine, actor, body, wq.steal, queue_id)
+
+
+@router.get("/work-queue-tasks/{task_id}", summary="Get a work-queue task")
+async def get_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    return ok(task_view(await engine.read(actor, lambda tx, ctx: wq.get_task(tx, ctx, task_id))))
+
+
+@router.post("/work-queue-tasks/{task_id}/complete", summary="Complete an assigned task")
+async def complete(task_id: str, engine: EngineDep, actor: CurrentActor, body: Complete | None = None) -> Response:
+    body = body or Complete()
+    qt = await engine.write(actor, lambda tx, ctx: wq.complete(tx, ctx, task_id, body.result, body.idempotencyKey))
+    return ok(task_view(qt))
+
+
+@router.post("/work-queue-tasks/{task_id}/fail", summary="Fail an assigned task (retried while attempts remain)")
+async def fail(task_id: str, body: Fail, engine: EngineDep, actor: CurrentActor) -> Response:
+    qt = await engine.write(actor, lambda tx, ctx: wq.fail(
+        tx, ctx, task_id, body.error, retryable=body.retryable, idempotency_key=body.idempotencyKey))
+    return ok(task_view(qt))
+
+
+@router.post("/work-queue-tasks/{task_id}/heartbeat", summary="Extend the lease of an assigned task")
+async def heartbeat(task_id: str, engine: EngineDep, actor: CurrentActor, body: Extend | None = None) -> Response:
+    body = body or Extend()
+    qt = await engine.write(actor, lambda tx, ctx: wq.heartbeat(tx, ctx, task_id, body.leaseSeconds, body.progress))
+    return ok(task_view(qt))
