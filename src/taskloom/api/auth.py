@@ -70,7 +70,8 @@ def load_or_create_secret(data_dir: str) -> tuple[str, bool]:
 _cache: dict[tuple[str, str], tuple[Actor, float | None]] = {}
 
 
-def authenticate(request: Request) -> Actor:
+async def authenticate(request: Request) -> Actor:
+    # async: FastAPI would run a plain function in a worker thread, a hop per request.
     header = request.headers.get("authorization")
     if not header:
         raise Unauthorized("missing Authorization: Bearer <token> header")

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from taskloom.engine.engine import Engine
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
