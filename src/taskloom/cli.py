@@ -37,6 +37,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8420,
     database: Annotated[str | None, typer.Option(help="sqlite:///path.db or postgresql://user@host:port/db")] = None,
+    workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL only; SQLite has one writer)")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
 ) -> None:
     """Run the HTTP server (migrations run first)."""
@@ -46,11 +47,24 @@ def serve(
 
     settings = _settings(database)
     settings.jwt_secret = _secret(settings, announce=True)
-    application = create_app(settings)
+    if workers < 1:
+        raise typer.BadParameter("--workers must be at least 1")
+    if workers > 1 and not settings.database_url.startswith(("postgresql:", "postgres:")):
+        raise typer.BadParameter("--workers > 1 needs PostgreSQL: SQLite is served by one process")
     typer.echo(f"Taskloom on http://{host}:{port} (database: {settings.database_url.split('@')[-1]})", err=True)
-    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False,
-                loop="uvloop" if _has("uvloop") else "asyncio", http="httptools" if _has("httptools") else "h11",
-                timeout_graceful_shutdown=10)
+    options: dict[str, object] = dict(
+        host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=10,
+        loop="uvloop" if _has("uvloop") else "asyncio", http="httptools" if _has("httptools") else "h11",
+    )
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    # Worker processes build their own app from the environment: pass the settings on.
+    settings.apply_to_env()
+    from taskloom.storage import open_storage
+
+    open_storage(settings.database_url).migrate()  # once, before the workers start
+    uvicorn.run("taskloom.api.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 def _has(module: str) -> bool:

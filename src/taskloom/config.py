@@ -31,6 +31,13 @@ class Settings:
     webhook_poll_seconds: float = 0.5
     extra: dict[str, str] = field(default_factory=dict)
 
+    def apply_to_env(self) -> None:
+        """Export the settings that ``from_env`` reads (for worker processes)."""
+        os.environ["TASKLOOM_DATABASE_URL"] = self.database_url
+        os.environ["TASKLOOM_DATA_DIR"] = self.data_dir
+        if self.jwt_secret:
+            os.environ["TASKLOOM_JWT_SECRET"] = self.jwt_secret
+
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = os.environ.get("TASKLOOM_DATA_DIR", "taskloom-data")

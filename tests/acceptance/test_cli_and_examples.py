@@ -82,3 +82,42 @@ def test_migrate_command(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path}/m.db"
     assert "0001_core" in cli("migrate", "--database", url, env={})
     assert "up to date" in cli("migrate", "--database", url, env={})
+
+
+def test_workers_share_one_postgres_database(postgres_url: str) -> None:
+    """`--workers 2`: two processes serve one PostgreSQL database; each run is claimed once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import reset_postgres
+
+    reset_postgres(postgres_url)
+    srv = server.start(postgres_url, extra_args=["--workers", "2"])
+    try:
+        boss = srv.auth("boss")
+        for i in range(60):
+            assert httpx.post(srv.base_url + "/api/tasks", json={"title": f"t{i}"}, headers=boss).status_code == 201
+
+        def agent(n: int) -> list[str]:
+            me = srv.auth(f"agent-{n}", kind="agent_session", role="agent")
+            done = []
+            with httpx.Client(base_url=srv.base_url, headers=me, timeout=30) as http:
+                while (r := http.post("/api/agent/tasks/claim-next", json={})).status_code == 200:
+                    run_id = r.json()["claim"]["run"]["id"]
+                    assert http.post(f"/api/agent/tasks/{run_id}/complete", json={}).status_code == 200
+                    done.append(run_id)
+            return done
+
+        with ThreadPoolExecutor(6) as pool:
+            claimed = [run for runs in pool.map(agent, range(6)) for run in runs]
+        assert len(claimed) == 60 and len(set(claimed)) == 60
+        rows = server.query(postgres_url, "SELECT status, COUNT(*) FROM tasks GROUP BY status")
+        assert rows == [("completed", 60)]
+    finally:
+        srv.stop()
+
+
+def test_workers_refused_on_sqlite(tmp_path: Any) -> None:
+    out = subprocess.run([*TASKLOOM, "serve", "--workers", "2", "--database", f"sqlite:///{tmp_path}/x.db"],
+                         env={**os.environ, "TASKLOOM_JWT_SECRET": "s" * 40}, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode != 0 and "PostgreSQL" in out.stderr

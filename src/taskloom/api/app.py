@@ -151,12 +151,21 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
     return app
 
 
+def app_from_env() -> FastAPI:
+    """The app of one worker process of ``taskloom serve --workers N`` (settings from the environment)."""
+    settings = Settings.from_env()
+    if not settings.jwt_secret:
+        raise RuntimeError("TASKLOOM_JWT_SECRET must be set for worker processes")
+    return create_app(settings)
+
+
 def _api_families() -> list[Any]:
     """The API family modules: each has a ``router`` and may have ``make_services(settings)``."""
     import importlib
 
     modules = []
-    for name in ("runtime", "runs", "observe", "work_queues", "backlogs", "agents", "agent_tasks", "schedules", "dashboard"):
+    names = ("runtime", "runs", "observe", "work_queues", "backlogs", "agents", "agent_tasks", "schedules", "dashboard")
+    for name in names:
         try:
             module = importlib.import_module(f"taskloom.api.{name}")
         except ModuleNotFoundError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -95,10 +96,12 @@ class PostgresTx(Tx):
 class PostgresStorage(Storage):
     dialect = "postgres"
 
-    def __init__(self, url: str, *, pool_size: int = 16):
+    def __init__(self, url: str, *, pool_size: int | None = None):
         super().__init__()
         self.url = url.replace("postgres://", "postgresql://", 1)
-        self._pool_size = pool_size
+        # Threads (and connections) that run transactions. Each holds the GIL only
+        # between round trips, but more threads mean more GIL hand-offs per request.
+        self._pool_size = pool_size or int(os.environ.get("TASKLOOM_PG_POOL_SIZE", "8"))
         self._pool: ConnectionPool | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._listener: asyncio.Task[None] | None = None

@@ -30,11 +30,15 @@ TASK_COLUMNS = frozenset(
 RUN_COLUMNS = frozenset(
     """id task_id attempt status held priority network_channel workspace_id assignee concurrency_key
     required_capabilities available_at queued_at claimed_at started_at ended_at heartbeat_at lease_until
-    lease_seconds timeout_at deadline dedupe_key claimed_by_kind claimed_by_ref claim_token_hash session_id idempotency_key
-    terminal_key origin_kind origin_ref metadata result error input_tokens output_tokens total_cost
+    lease_seconds timeout_at deadline dedupe_key claimed_by_kind claimed_by_ref claim_token_hash session_id
+    idempotency_key terminal_key origin_kind origin_ref metadata result error input_tokens output_tokens total_cost
     cost_currency tool_call_count turn_count last_event_type last_activity_at""".split()
 )
 LIVE_RUN_STATUSES = ("claimed", "starting", "running")
+EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "actor_ref", "origin_kind",
+                 "origin_ref", "payload", "created_at")
+_EVENT_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+                 f"VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)})")
 
 
 class Coalesce:
@@ -407,11 +411,9 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
         return None if value is None else float(value)
 
     # -- events -----------------------------------------------------------------
-    def event_insert(self, row: Row) -> int:
+    def event_insert(self, row: Row) -> None:
         self.notify(("task", row["task_id"]))
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
-        return int(self._scalar(f"INSERT INTO events ({cols}) VALUES ({vals}) RETURNING id", row))
+        self._exec(_EVENT_INSERT, row)
 
     def events_of_task(self, task_id: str, *, after_sequence: int = 0, limit: int = 1000) -> list[Row]:
         return self._rows(
