@@ -98,17 +98,16 @@ class IdempotentBody(Body):
     lease_seconds: float | None = Field(default=None, ge=1, le=86_400)
 
 
-class RunComplete(Body):
+class UsageReport(Usage):
+    """Usage figures, accepted at top level or under ``usage`` (running totals of the run)."""
+
+    usage: Usage | None = None
+
+
+class RunComplete(UsageReport):
     result: Any = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     claim_token: str | None = None
-    usage: Usage | None = None
-    input_tokens: int | None = Field(default=None, ge=0)
-    output_tokens: int | None = Field(default=None, ge=0)
-    total_cost: float | None = Field(default=None, ge=0)
-    cost_currency: str | None = Field(default=None, max_length=10)
-    tool_call_count: int | None = Field(default=None, ge=0)
-    turn_count: int | None = Field(default=None, ge=0)
 
 
 class RunFail(Body):
@@ -133,17 +132,10 @@ class ClaimNext(Body):
     wait_seconds: float = Field(default=0, ge=0, le=30)
 
 
-class Heartbeat(Body):
+class Heartbeat(UsageReport):
     lease_seconds: float | None = Field(default=None, ge=1, le=86_400)
     claim_token: str | None = None
     progress: Any = None
-    usage: Usage | None = None
-    input_tokens: int | None = Field(default=None, ge=0)
-    output_tokens: int | None = Field(default=None, ge=0)
-    total_cost: float | None = Field(default=None, ge=0)
-    cost_currency: str | None = Field(default=None, max_length=10)
-    tool_call_count: int | None = Field(default=None, ge=0)
-    turn_count: int | None = Field(default=None, ge=0)
 
 
 class Release(Body):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from taskloom.storage.statements import insert_statement, set_clause
+
 Row = dict[str, Any]
 
 AGENT_COLUMNS = frozenset(
@@ -46,12 +48,7 @@ class AgentQueries:
 
     # -- agents -----------------------------------------------------------------
     def agent_insert(self, row: Row) -> None:
-        bad = set(row) - AGENT_COLUMNS
-        if bad:
-            raise ValueError(f"unknown agent columns: {sorted(bad)}")
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
-        self._exec(f"INSERT INTO agents ({cols}) VALUES ({vals})", row)
+        self._exec(insert_statement("agents", row, AGENT_COLUMNS), row)
 
     def agent_get(self, agent_id: str, *, for_update: bool = False) -> Row | None:
         return self._one("SELECT * FROM agents WHERE id = :id" + self._lock_clause(for_update), {"id": agent_id})
@@ -75,15 +72,9 @@ class AgentQueries:
         )
 
     def agent_update(self, agent_id: str, changes: Row) -> Row | None:
-        bad = set(changes) - AGENT_COLUMNS
-        if bad:
-            raise ValueError(f"unknown agent columns: {sorted(bad)}")
         params: dict[str, Any] = {"id": agent_id}
-        sets = []
-        for key, value in changes.items():
-            params[f"v_{key}"] = value
-            sets.append(f"{key} = :v_{key}")
-        return self._one(f"UPDATE agents SET {', '.join(sets)} WHERE id = :id RETURNING *", params)
+        sets = set_clause(changes, params, AGENT_COLUMNS, "agents")
+        return self._one(f"UPDATE agents SET {sets} WHERE id = :id RETURNING *", params)
 
     def agent_delete(self, agent_id: str) -> int:
         return self._exec("DELETE FROM agents WHERE id = :id", {"id": agent_id})
@@ -98,9 +89,7 @@ class AgentQueries:
 
     # -- tasks submitted to agents --------------------------------------------------
     def agent_task_insert(self, row: Row) -> None:
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
-        self._exec(f"INSERT INTO agent_tasks ({cols}) VALUES ({vals})", row)
+        self._exec(insert_statement("agent_tasks", row), row)
 
     def agent_task_get(self, task_id: str) -> Row | None:
         return self._one("SELECT * FROM agent_tasks WHERE task_id = :id", {"id": task_id})
@@ -134,9 +123,7 @@ class AgentQueries:
         row["sequence"] = int(self._scalar(
             "SELECT COALESCE(MAX(sequence), 0) + 1 AS n FROM agent_messages WHERE task_id = :t", {"t": row["task_id"]}
         ))
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
-        self._exec(f"INSERT INTO agent_messages ({cols}) VALUES ({vals})", row)
+        self._exec(insert_statement("agent_messages", row), row)
         return row
 
     def messages_of_task(self, task_id: str, *, after_sequence: int = 0, role: str | None = None,
@@ -156,9 +143,7 @@ class AgentQueries:
 
     # -- webhook outbox ---------------------------------------------------------------
     def webhook_delivery_insert(self, row: Row) -> None:
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
-        self._exec(f"INSERT INTO webhook_deliveries ({cols}) VALUES ({vals})", row)
+        self._exec(insert_statement("webhook_deliveries", row), row)
 
     def webhook_deliveries_of_task(self, task_id: str) -> list[Row]:
         return self._rows(
@@ -201,20 +186,12 @@ class AgentQueries:
         return {**row, "secret": secret}
 
     def webhook_delivery_update(self, delivery_id: str, changes: Row) -> Row | None:
-        bad = set(changes) - DELIVERY_COLUMNS
-        if bad:
-            raise ValueError(f"unknown delivery columns: {sorted(bad)}")
         params: dict[str, Any] = {"id": delivery_id}
-        sets = []
-        for key, value in changes.items():
-            params[f"v_{key}"] = value
-            sets.append(f"{key} = :v_{key}")
+        sets = set_clause(changes, params, DELIVERY_COLUMNS, "webhook_deliveries")
         return self._one(
-            f"UPDATE webhook_deliveries SET {', '.join(sets)} WHERE id = :id AND status = 'pending' RETURNING *",
+            f"UPDATE webhook_deliveries SET {sets} WHERE id = :id AND status = 'pending' RETURNING *",
             params,
         )
 
     def webhook_attempt_insert(self, row: Row) -> None:
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
-        self._exec(f"INSERT INTO webhook_attempts ({cols}) VALUES ({vals})", row)
+        self._exec(insert_statement("webhook_attempts", row), row)

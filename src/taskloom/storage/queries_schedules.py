@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from taskloom.storage.statements import check_columns, insert_statement, set_clause
+
 Row = dict[str, Any]
 
 SCHEDULE_COLUMNS = frozenset(
@@ -33,12 +35,7 @@ class ScheduleQueries:
         return " FOR UPDATE SKIP LOCKED" if self.dialect == "postgres" else ""
 
     def schedule_insert(self, row: Row) -> None:
-        bad = [c for c in row if c not in SCHEDULE_COLUMNS]
-        if bad:
-            raise ValueError(f"unknown schedule columns: {bad}")
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
-        self._exec(f"INSERT INTO schedules ({cols}) VALUES ({vals})", row)
+        self._exec(insert_statement("schedules", row, SCHEDULE_COLUMNS), row)
 
     def schedule_get(self, task_id: str, *, for_update: bool = False) -> Row | None:
         lock = " FOR UPDATE" if for_update and self.dialect == "postgres" else ""
@@ -47,14 +44,9 @@ class ScheduleQueries:
     def schedule_update(self, task_id: str, changes: Row, *, guard: Row | None = None) -> Row | None:
         """Apply ``changes``; ``guard`` adds ``column = value`` conditions (None means IS NULL).
         Returns the new row, or None when the row is gone or a guard did not hold."""
-        bad = [c for c in [*changes, *(guard or {})] if c not in SCHEDULE_COLUMNS]
-        if bad:
-            raise ValueError(f"unknown schedule columns: {bad}")
+        check_columns(guard or {}, SCHEDULE_COLUMNS, "schedules")
         params: dict[str, Any] = {"id": task_id}
-        sets = []
-        for k, v in changes.items():
-            params[f"v_{k}"] = v
-            sets.append(f"{k} = :v_{k}")
+        sets = set_clause(changes, params, SCHEDULE_COLUMNS, "schedules")
         where = ["task_id = :id"]
         for k, v in (guard or {}).items():
             if v is None:
@@ -69,7 +61,7 @@ class ScheduleQueries:
                 params[f"g_{k}"] = v
                 where.append(f"{k} = :g_{k}")
         return self._one(
-            f"UPDATE schedules SET {', '.join(sets)} WHERE {' AND '.join(where)} RETURNING *", params
+            f"UPDATE schedules SET {sets} WHERE {' AND '.join(where)} RETURNING *", params
         )
 
     def schedules_due(self, now: float, limit: int) -> list[Row]:

@@ -9,7 +9,7 @@ lost race changes nothing and the caller sees it (rowcount 0 / None).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from taskloom.storage.base import Notice
@@ -17,6 +17,9 @@ from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
 from taskloom.storage.queries_schedules import ScheduleQueries
 from taskloom.storage.queries_work_queues import WorkQueueQueries
+from taskloom.storage.statements import Coalesce, check_columns, insert_statement, set_clause
+
+__all__ = ["Coalesce", "Row", "Tx"]
 
 Row = dict[str, Any]
 
@@ -39,31 +42,6 @@ EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "a
                  "origin_ref", "payload", "created_at")
 _EVENT_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
                  f"VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)})")
-
-
-class Coalesce:
-    """An update value that is written only where the column is still NULL."""
-
-    def __init__(self, value: Any):
-        self.value = value
-
-
-def _set_clause(changes: Row, params: dict[str, Any]) -> list[str]:
-    sets = []
-    for k, v in changes.items():
-        if isinstance(v, Coalesce):
-            params[f"v_{k}"] = v.value
-            sets.append(f"{k} = COALESCE({k}, :v_{k})")
-        else:
-            params[f"v_{k}"] = v
-            sets.append(f"{k} = :v_{k}")
-    return sets
-
-
-def _check_columns(names: Iterable[str], allowed: frozenset[str]) -> None:
-    bad = [n for n in names if n not in allowed]
-    if bad:
-        raise ValueError(f"unknown columns: {bad}")
 
 
 def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
@@ -119,10 +97,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
 
     # -- tasks ------------------------------------------------------------------
     def task_insert(self, row: Row) -> None:
-        _check_columns(row, TASK_COLUMNS)
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
-        self._exec(f"INSERT INTO tasks ({cols}) VALUES ({vals})", row)
+        self._exec(insert_statement("tasks", row, TASK_COLUMNS), row)
 
     def task_get(self, task_id: str, *, for_update: bool = False) -> Row | None:
         return self._one("SELECT * FROM tasks WHERE id = :id" + self._lock_clause(for_update), {"id": task_id})
@@ -143,10 +118,8 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
         Returns the updated row, or None when the row is missing or its status
         was not one of ``expect_status``.
         """
-        _check_columns(changes, TASK_COLUMNS)
         params: dict[str, Any] = {"id": task_id}
-        sets = _set_clause(changes, params)
-        sets.append("event_seq = event_seq + 1")
+        sets = [set_clause(changes, params, TASK_COLUMNS, "tasks"), "event_seq = event_seq + 1"]
         where = "id = :id"
         if expect_status is not None:
             where += " AND status IN " + _in_list("s", list(expect_status), params)
@@ -219,7 +192,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
                 params["query"] = f"%{str(value).lower()}%"
                 clauses.append("(LOWER(title) LIKE :query OR LOWER(identifier) LIKE :query)")
             else:
-                _check_columns([key], TASK_COLUMNS)
+                check_columns([key], TASK_COLUMNS, "tasks")
                 params[f"f_{key}"] = value
                 clauses.append(f"{key} = :f_{key}")
         return " AND ".join(clauses)
@@ -278,10 +251,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
     # -- runs -------------------------------------------------------------------
     def run_insert(self, row: Row) -> Row:
         """Insert a run; returns the stored row (with column defaults)."""
-        _check_columns(row, RUN_COLUMNS)
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
-        stored = self._one(f"INSERT INTO runs ({cols}) VALUES ({vals}) RETURNING *", row)
+        stored = self._one(insert_statement("runs", row, RUN_COLUMNS, returning=True), row)
         if row.get("status") == "queued" and not row.get("held"):
             self.notify(("runs", "*"))
         assert stored is not None
@@ -298,9 +268,8 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
         return {r["id"]: r for r in rows}
 
     def run_update(self, run_id: str, changes: Row, *, expect_status: Sequence[str] | None = None) -> Row | None:
-        _check_columns(changes, RUN_COLUMNS)
         params: dict[str, Any] = {"id": run_id}
-        sets = ", ".join(_set_clause(changes, params))
+        sets = set_clause(changes, params, RUN_COLUMNS, "runs")
         where = "id = :id"
         if expect_status is not None:
             where += " AND status IN " + _in_list("s", list(expect_status), params)
@@ -434,10 +403,8 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
 
     def triage_upsert(self, row: Row) -> Row:
         sets = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("actor_kind", "actor_ref", "task_id"))
-        cols = ", ".join(row)
-        vals = ", ".join(f":{c}" for c in row)
         result = self._one(
-            f"INSERT INTO triage ({cols}) VALUES ({vals}) ON CONFLICT (actor_kind, actor_ref, task_id)"
+            insert_statement("triage", row) + f" ON CONFLICT (actor_kind, actor_ref, task_id)"
             f" DO UPDATE SET {sets} RETURNING *",
             row,
         )

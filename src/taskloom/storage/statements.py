@@ -1,0 +1,48 @@
+"""Building blocks for the generic INSERT and UPDATE statements every query module writes.
+
+Column names come from code, never from requests; ``allowed`` makes a typo fail loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+Row = dict[str, Any]
+
+
+class Coalesce:
+    """An update value that is written only where the column is still NULL."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def check_columns(names: Iterable[str], allowed: Iterable[str] | None, table: str) -> None:
+    if allowed is None:
+        return
+    bad = sorted(set(names) - set(allowed))
+    if bad:
+        raise ValueError(f"unknown {table} columns: {bad}")
+
+
+def insert_statement(table: str, row: Row, allowed: Iterable[str] | None = None, *, returning: bool = False) -> str:
+    """``INSERT INTO table (cols) VALUES (:cols)`` for the keys of ``row``."""
+    check_columns(row, allowed, table)
+    cols = ", ".join(row)
+    vals = ", ".join(f":{c}" for c in row)
+    return f"INSERT INTO {table} ({cols}) VALUES ({vals})" + (" RETURNING *" if returning else "")
+
+
+def set_clause(changes: Row, params: dict[str, Any], allowed: Iterable[str] | None = None, table: str = "") -> str:
+    """``a = :v_a, b = :v_b`` for ``changes`` (adding the values to ``params``)."""
+    check_columns(changes, allowed, table)
+    sets = []
+    for k, v in changes.items():
+        if isinstance(v, Coalesce):
+            params[f"v_{k}"] = v.value
+            sets.append(f"{k} = COALESCE({k}, :v_{k})")
+        else:
+            params[f"v_{k}"] = v
+            sets.append(f"{k} = :v_{k}")
+    return ", ".join(sets)
