@@ -21,7 +21,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) bench/run.py $(BENCH_ARGS)
+	-$(PY) bench/run.py $(BENCH_ARGS)
+	-$(PY) bench/backlogs.py
+	$(PY) bench/schedules.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
