@@ -91,18 +91,29 @@ def fresh_database(backend: str, pg_url: str) -> Iterator[str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
+    """User + system CPU time of a process and its live children so far (Linux /proc);
+    the children are the worker processes of ``serve --workers N``."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return total + sum(cpu_seconds(int(c)) for c in children)
+
+
+SERVER_WORKERS = {"postgres": 1}  # set from --pg-workers
 
 
 @contextmanager
 def running_server(database_url: str) -> Iterator[srvmod.Server]:
     data_dir = tempfile.mkdtemp(prefix="taskloom-bench-srv-")
-    srv = srvmod.start(database_url, data_dir=data_dir, timeout=120)
+    workers = SERVER_WORKERS["postgres"] if database_url.startswith("postgres") else 1
+    extra = ["--workers", str(workers)] if workers > 1 else None
+    srv = srvmod.start(database_url, data_dir=data_dir, timeout=120, extra_args=extra)
     try:
         yield srv
     except BaseException:
@@ -437,6 +448,7 @@ def main() -> None:
     p.add_argument("--only", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS))
     p.add_argument("--quick", action="store_true", help="smaller counts, one repetition")
     p.add_argument("--agents", type=int, default=32)
+    p.add_argument("--pg-workers", type=int, default=1, help="server processes on PostgreSQL (serve --workers)")
     p.add_argument("--tasks", type=int, help="tasks queued per throughput run (default 20000; quick 4000)")
     p.add_argument("--http-creates", type=int, default=1000,
                    help="tasks also created over HTTP (48 concurrent) to measure creates/s; drained too")
@@ -451,6 +463,7 @@ def main() -> None:
                    or os.environ.get("TASKLOOM_TEST_POSTGRES_URL") or PG_DEFAULT)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.md"))
     args = p.parse_args()
+    SERVER_WORKERS["postgres"] = max(1, args.pg_workers)
     args.tasks = args.tasks or (4000 if args.quick else 20000)
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.idle_samples = args.idle_samples or (100 if args.quick else 300)

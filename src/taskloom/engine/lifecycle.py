@@ -41,7 +41,20 @@ def enqueue_run(tx: Tx, ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: st
     ``task_changes``/``event_payload`` ride along on that same task update and event
     (the scheduler reopens the task and names the firing without a second event)."""
     attempt = int(task["attempts"]) + 1
-    run = {
+    run = new_run_row(ctx, task, delay=delay, metadata=metadata)
+    stored = tx.run_insert(run)
+    payload: dict[str, Any] = {"attempt": attempt, **(event_payload or {})}
+    if delay:
+        payload["retry_delay_seconds"] = round(delay, 3)
+    record(tx, ctx, task["id"], {**(task_changes or {}), "attempts": attempt}, "run.queued", run_id=run["id"],
+           payload=payload)
+    return stored
+
+
+def new_run_row(ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: str | None = None) -> Row:
+    """The row of the task's next attempt, queued now (+ ``delay``), copying what claims filter on."""
+    attempt = int(task["attempts"]) + 1
+    return {
         "id": new_id("run"),
         "task_id": task["id"],
         "attempt": attempt,
@@ -63,13 +76,6 @@ def enqueue_run(tx: Tx, ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: st
         "last_event_type": "run.queued",
         "last_activity_at": ctx.now,
     }
-    stored = tx.run_insert(run)
-    payload: dict[str, Any] = {"attempt": attempt, **(event_payload or {})}
-    if delay:
-        payload["retry_delay_seconds"] = round(delay, 3)
-    record(tx, ctx, task["id"], {**(task_changes or {}), "attempts": attempt}, "run.queued", run_id=run["id"],
-           payload=payload)
-    return stored
 
 
 def refresh(tx: Tx, ctx: Ctx, task: Row) -> Row:

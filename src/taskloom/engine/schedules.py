@@ -29,7 +29,7 @@ from taskloom.domain.priority import from_scale
 from taskloom.domain.states import TASK_TERMINAL
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.context import EVENT_HOOKS, Ctx, dumps, loads, new_id, record
-from taskloom.engine.lifecycle import cancel_tree, enqueue_run, refresh
+from taskloom.engine.lifecycle import cancel_tree, enqueue_run, new_run_row, refresh
 from taskloom.storage.sql import Row, Tx
 
 MISSED_CAP = 1000
@@ -338,6 +338,7 @@ def fire_due(tx: Tx, ctx: Ctx, limit: int = 500) -> int:
     tasks = tx.tasks_get_many(ids)
     open_runs = tx.open_runs_of_tasks(ids)
     claimed = 0
+    plain: list[tuple[Row, Row]] = []
     for (due, nxt, missed), rows in groups.items():
         # The guard (next_run_at still = due) makes each firing ours alone: another
         # scheduler that read the same due time finds next_run_at moved and skips it.
@@ -345,10 +346,47 @@ def fire_due(tx: Tx, ctx: Ctx, limit: int = 500) -> int:
         claimed += len(won)
         for sched in won:
             task = tasks.get(sched["task_id"])
-            if task is not None:
-                firing = _firing("catch_up" if missed else "schedule", due, missed)
+            if task is None:
+                continue
+            firing = _firing("catch_up" if missed else "schedule", due, missed)
+            if _plain(task, open_runs.get(task["id"])):
+                plain.append((task, firing))
+            else:
                 fire(tx, ctx, task, sched, firing, None, open_runs.get(task["id"]))
+    _start_plain_firings(tx, ctx, plain)
     return claimed
+
+
+def _plain(task: Row, open_run: Row | None) -> bool:
+    """A firing with nothing to decide: no dedupe key, no open run, nothing blocking."""
+    return (not task["dedupe_key"] and open_run is None and task["status"] != "canceled"
+            and not task["blocker"] and task["approval_state"] != "pending")
+
+
+def _start_plain_firings(tx: Tx, ctx: Ctx, items: list[tuple[Row, Row]]) -> None:
+    """``_start_firing`` for many plain firings at once: one task update, one batch of run
+    inserts and one batch of events, instead of three statements per firing. The rows and
+    events are the same as the one-by-one path writes."""
+    if not items:
+        return
+    reopened = tx.schedule_tasks_reopen([task["id"] for task, _ in items], ctx.now)
+    runs: list[Row] = []
+    events: list[Row] = []
+    for task, firing in items:
+        fresh = reopened[task["id"]]
+        firing = {**firing, "first_attempt": fresh["attempts"]}
+        run = new_run_row(ctx, task, metadata=dumps({"firing": firing}))
+        payload = {"attempt": fresh["attempts"], "firing": firing}
+        runs.append(run)
+        events.append({"task_id": task["id"], "sequence": fresh["event_seq"], "run_id": run["id"],
+                       "event_type": "run.queued", "actor_kind": ctx.actor.kind, "actor_ref": ctx.actor.ref,
+                       "origin_kind": ctx.origin_kind, "origin_ref": ctx.origin_ref, "payload": dumps(payload),
+                       "created_at": ctx.now})
+    tx.runs_insert_many(runs)
+    tx.events_insert_many(events)
+    for (task, _), run, event in zip(items, runs, events, strict=True):
+        for hook in EVENT_HOOKS:
+            hook(tx, ctx, reopened[task["id"]], "run.queued", run["id"], loads(event["payload"]))
 
 
 def release_waiting(tx: Tx, ctx: Ctx, limit: int = 500) -> int:

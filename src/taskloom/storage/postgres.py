@@ -51,6 +51,10 @@ class PostgresTx(Tx):
     def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
         return int(self.conn.execute(_pg_sql(sql), params or {}).rowcount)
 
+    def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(_pg_sql(sql), rows)
+
     def _lock_clause(self, for_update: bool) -> str:
         return " FOR UPDATE" if for_update else ""
 

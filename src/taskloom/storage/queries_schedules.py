@@ -71,6 +71,26 @@ class ScheduleQueries:
             {"now": now, "limit": limit},
         )
 
+    def schedule_tasks_reopen(self, task_ids: list[str], now: float) -> dict[str, Row]:
+        """Reopen many tasks for a new firing in one statement: ready again, the next attempt
+        counted, a fresh attempt budget, and each task's event sequence bumped (one event each
+        follows). Returns the updated rows by id."""
+        if not task_ids:
+            return {}
+        params: dict[str, Any] = {"now": now}
+        names = []
+        for i, task_id in enumerate(task_ids):
+            params[f"t{i}"] = task_id
+            names.append(f":t{i}")
+        rows = self._rows(
+            "UPDATE tasks SET status = 'ready', closed_at = NULL, error = NULL, result = NULL,"
+            " blocked_reason = NULL, attempt_limit = attempts + max_attempts, attempts = attempts + 1,"
+            " event_seq = event_seq + 1, updated_at = :now, last_activity_at = :now"
+            f" WHERE id IN ({', '.join(names)}) RETURNING *",
+            params,
+        )
+        return {r["id"]: r for r in rows}
+
     def schedules_claim_firings(self, task_ids: list[str], due: float, next_run_at: float | None, now: float,
                                 missed: int) -> list[Row]:
         """Claim the firing at ``due`` of each schedule still due then and active; the rows won."""

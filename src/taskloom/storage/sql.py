@@ -74,6 +74,9 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
     def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
         raise NotImplementedError
 
+    def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
     def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         row = self._one(sql, params)
         return None if row is None else next(iter(row.values()))
@@ -380,9 +383,20 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
         return None if value is None else float(value)
 
     # -- events -----------------------------------------------------------------
+    def runs_insert_many(self, rows: list[Row]) -> None:
+        """Insert runs that share one set of columns, in one round of statements."""
+        if rows:
+            self._exec_many(insert_statement("runs", rows[0], RUN_COLUMNS), rows)
+            self.notify(("runs", "*"))
+
+    def events_insert_many(self, rows: list[Row]) -> None:
+        for row in rows:
+            self.notify(("task", row["task_id"]))
+        self._exec_many(_EVENT_INSERT, [{c: row.get(c) for c in EVENT_COLUMNS} for row in rows])
+
     def event_insert(self, row: Row) -> None:
         self.notify(("task", row["task_id"]))
-        self._exec(_EVENT_INSERT, row)
+        self._exec(_EVENT_INSERT, {c: row.get(c) for c in EVENT_COLUMNS})
 
     def events_of_task(self, task_id: str, *, after_sequence: int = 0, limit: int = 1000) -> list[Row]:
         return self._rows(

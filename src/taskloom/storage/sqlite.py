@@ -38,6 +38,9 @@ class SqliteTx(Tx):
     def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
         return int(self.conn.execute(sql, params or {}).rowcount)
 
+    def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
     def run_claim_next(self, now: float, filters: Row) -> Row | None:
         # The single writer thread makes select-then-update atomic.
         params: dict[str, Any] = {}
