@@ -114,9 +114,9 @@ def test_concurrent_claims_are_exclusive(database_url: str) -> None:
                     if claim is None:
                         return
                     claimed.append(claim.run["id"])
-                    rid = claim.run["id"]
-                    await engine.write(me, lambda tx, ctx: run_ops.complete_run(
-                        tx, ctx, rid, result=None, idempotency_key=None, claim_token=claim.token, usage=None))
+                    rid, token = claim.run["id"], claim.token
+                    await engine.write(me, lambda tx, ctx, rid=rid, token=token: run_ops.complete_run(
+                        tx, ctx, rid, result=None, idempotency_key=None, claim_token=token, usage=None))
 
             await asyncio.gather(*(worker(n) for n in range(40)))
             assert len(claimed) == 300 and len(set(claimed)) == 300

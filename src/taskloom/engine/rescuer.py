@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from taskloom.engine.runs import expire_deadlines, expire_leases
 from taskloom.engine.engine import Service
+from taskloom.engine.runs import expire_deadlines, expire_leases
 
 if TYPE_CHECKING:
     from taskloom.engine.engine import Engine

@@ -235,7 +235,7 @@ def fail_run(tx: Tx, ctx: Ctx, run_id: str, *, error: str, idempotency_key: str 
     existing = load_visible_run(tx, ctx, run_id, for_update=True)
     if _repeat(existing, "failed", idempotency_key):
         return existing
-    run = load_own_live_run(tx, ctx, run_id, claim_token, "fail", existing)
+    load_own_live_run(tx, ctx, run_id, claim_token, "fail", existing)
     changes: Row = {
         "status": "failed", "ended_at": ctx.now, "error": error, "terminal_key": idempotency_key,
         "last_event_type": "run.failed", "last_activity_at": ctx.now, **_usage_changes(usage),

@@ -10,9 +10,9 @@ from taskloom.domain.states import TASK_TERMINAL, TaskStatus
 from taskloom.engine.context import Ctx, dumps, load_visible_task, new_id, record
 from taskloom.engine.lifecycle import (
     LIVE,
-    blocking_reason,
     OPEN,
     assignee_of,
+    blocking_reason,
     cancel_tree,
     enqueue_run,
     refresh,
