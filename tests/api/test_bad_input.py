@@ -115,3 +115,15 @@ def test_agents_cannot_change_others_tasks(api: Api) -> None:
     err(api.post(f"/api/tasks/{t['id']}/cancel", {}, headers=agent("a1")), 403)
     own = create(api, headers=agent("a1"), title="agent-made")
     assert api.patch(f"/api/tasks/{own['id']}", {"title": "renamed"}, headers=agent("a1")).status_code == 200
+
+
+def test_patch_nulls_and_huge_numbers(api: Api) -> None:
+    t = create(api)
+    for field in ("title", "description", "priority", "max_attempts"):
+        assert field in err(api.patch(f"/api/tasks/{t['id']}", {field: None}), 400)
+    r = api.patch(f"/api/tasks/{t['id']}", {"metadata": None, "owner": None, "blocker": None})
+    assert r.status_code == 200
+    err(api.get(f"/api/tasks/{t['id']}/timeline", params={"after_sequence": 10**30}), 400)
+    create(api, title="second")
+    c = must_claim(api)
+    err(api.post(f"/api/agent/tasks/{c['run']['id']}/heartbeat", {"input_tokens": 10**30}, headers=agent("a1")), 400)

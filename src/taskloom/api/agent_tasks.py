@@ -90,7 +90,8 @@ async def submit_task(agent_id: str, body: SubmitTask, request: Request, engine:
 
 @router.get("/api/agents/{agent_id}/tasks", summary="List the tasks of an agent")
 async def list_tasks(agent_id: str, engine: EngineDep, actor: CurrentActor, status: SeedState | None = None,
-                     limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0)) -> Response:
+                     limit: int = Query(default=100, ge=1, le=1000),
+                     offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
         agent_ops.get_agent(tx, agent_id)
         rows = tx.agent_task_list(agent_id, state=status, visible_workspaces=ctx.actor.workspaces, limit=limit,
@@ -120,7 +121,7 @@ async def send_message(agent_id: str, task_id: str, body: SendMessage, engine: E
 
 @router.get("/api/agents/{agent_id}/tasks/{task_id}/messages", summary="The conversation of a task, in order")
 async def list_messages(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor,
-                        after_sequence: int = Query(default=0, ge=0)) -> Response:
+                        after_sequence: int = Query(default=0, ge=0, le=2**62)) -> Response:
     messages = await engine.read(actor, lambda tx, ctx: agent_ops.task_messages(tx, ctx, agent_id, task_id,
                                                                                after_sequence))
     return ok({"messages": messages})
@@ -168,7 +169,7 @@ async def awaiting_input(run_id: str, body: AwaitingInput, engine: EngineDep, ac
 @router.get("/api/agent/tasks/{run_id}/messages", tags=["agent"],
             summary="Read the conversation of the calling agent's run (answers to its questions)")
 async def agent_messages(run_id: str, engine: EngineDep, actor: CurrentActor,
-                         after_sequence: int = Query(default=0, ge=0),
+                         after_sequence: int = Query(default=0, ge=0, le=2**62),
                          role: Literal["user", "agent"] | None = None) -> Response:
     return ok(await engine.read(actor, lambda tx, ctx: agent_ops.agent_messages(tx, ctx, run_id, after_sequence,
                                                                               role)))

@@ -96,7 +96,7 @@ async def create_agent(body: AgentCreate, engine: EngineDep, actor: CurrentActor
 @router.get("", summary="List registered agents")
 async def list_agents(engine: EngineDep, actor: CurrentActor, team: str | None = None,
                       state: AgentState | None = None, limit: int = Query(default=100, ge=1, le=1000),
-                      offset: int = Query(default=0, ge=0)) -> Response:
+                      offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
     rows = await engine.read(actor, lambda tx, ctx: tx.agent_list(team=team, state=state, limit=limit,
                                                                    offset=offset))
     return ok({"agents": [agent_ops.agent_record(a) for a in rows]})

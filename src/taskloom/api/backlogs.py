@@ -163,7 +163,7 @@ async def list_all(
     priority: int | None = Query(default=None, ge=1, le=10, description="Exact priority, 1-10"),
     agent_id: str | None = Query(default=None, min_length=1, max_length=128),
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=2**62),
 ) -> Response:
     if agent_id is not None:
         _agent(agent_id)
@@ -183,7 +183,7 @@ async def list_backlog(
     actor: CurrentActor,
     status: AnyStatus | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=2**62),
 ) -> Response:
     filters = backlog_ops.list_filters(_agent(agent_id), status, None, actor.workspaces)
 

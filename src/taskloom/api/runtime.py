@@ -34,7 +34,7 @@ from taskloom.api.schemas import (
 )
 from taskloom.api.stream import task_event_stream
 from taskloom.domain.actors import Actor
-from taskloom.domain.errors import Forbidden
+from taskloom.domain.errors import Forbidden, InvalidInput
 from taskloom.domain.priority import RUNTIME_LEVELS, from_runtime
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.context import Ctx, load_visible_task
@@ -100,7 +100,7 @@ async def list_tasks(
     network_channel: str | None = None,
     query: str | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=2**62),
 ) -> Response:
     filters: Row = {
         "scope": scope,
@@ -137,10 +137,11 @@ async def get_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Resp
 @router.patch("/{task_id}", response_model=TaskEnvelope, summary="Update one task")
 async def update_task(task_id: str, body: TaskPatch, engine: EngineDep, actor: CurrentActor) -> Response:
     changes: Row = body.model_dump(exclude_unset=True)
+    nulls = sorted(k for k in ("title", "description", "priority", "max_attempts") if k in changes and changes[k] is None)
+    if nulls:
+        raise InvalidInput(f"invalid request: {', '.join(nulls)}: must not be null")
     if "priority" in changes:
-        changes["priority"] = from_runtime(changes["priority"]) if changes["priority"] else None
-        if changes["priority"] is None:
-            changes.pop("priority")
+        changes["priority"] = from_runtime(changes["priority"])
     if "owner" in changes:
         owner = changes.pop("owner")
         changes["owner_kind"] = owner["kind"] if owner else None
@@ -258,7 +259,7 @@ async def remove_dependency(task_id: str, depends_on_id: str, engine: EngineDep,
 
 @router.get("/{task_id}/timeline", response_model=TimelineEnvelope, summary="Get one task timeline")
 async def get_timeline(task_id: str, engine: EngineDep, actor: CurrentActor,
-                       after_sequence: int = Query(default=0, ge=0),
+                       after_sequence: int = Query(default=0, ge=0, le=2**62),
                        limit: int = Query(default=100, ge=1, le=1000)) -> Response:
     items = await engine.read(
         actor, lambda tx, ctx: read_models.timeline(tx, ctx, task_id, after_sequence=after_sequence, limit=limit)
@@ -278,7 +279,7 @@ async def get_tree(task_id: str, engine: EngineDep, actor: CurrentActor) -> Resp
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE: replay, then live events"}},
 )
 async def stream_task(task_id: str, request: Request, engine: EngineDep, actor: CurrentActor,
-                      after_sequence: int | None = Query(default=None, ge=0)) -> Response:
+                      after_sequence: int | None = Query(default=None, ge=0, le=2**62)) -> Response:
     start = after_sequence
     if start is None:
         last_event_id = request.headers.get("last-event-id", "").strip()

@@ -184,7 +184,7 @@ async def list_scheduled_tasks(
     created_by: UUID | None = None,
     schedule_kind: Kind | None = None,
     limit: int = Query(default=50, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=2**62),
 ) -> Response:
     filters: Row = {"status": status, "created_by": str(created_by) if created_by else None,
                     "schedule_kind": schedule_kind}
@@ -251,7 +251,7 @@ async def cancel_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentA
 async def list_scheduled_task_runs(task_id: str, engine: EngineDep, actor: CurrentActor,
                                    status: RunStatusName | None = None,
                                    limit: int = Query(default=50, ge=1, le=1000),
-                                   offset: int = Query(default=0, ge=0)) -> Response:
+                                   offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
         ops.load(tx, ctx, task_id)
         return [run_view(r) for r in tx.schedule_runs(task_id, status=status, limit=limit, offset=offset)]

@@ -32,12 +32,12 @@ class ActorRefIn(Body):
 
 
 class Usage(Body):
-    input_tokens: int | None = Field(default=None, ge=0)
-    output_tokens: int | None = Field(default=None, ge=0)
+    input_tokens: int | None = Field(default=None, ge=0, le=2**62)
+    output_tokens: int | None = Field(default=None, ge=0, le=2**62)
     total_cost: float | None = Field(default=None, ge=0)
     cost_currency: str | None = Field(default=None, max_length=10)
-    tool_call_count: int | None = Field(default=None, ge=0)
-    turn_count: int | None = Field(default=None, ge=0)
+    tool_call_count: int | None = Field(default=None, ge=0, le=2**62)
+    turn_count: int | None = Field(default=None, ge=0, le=2**62)
 
 
 class TaskCreate(Body):

@@ -127,7 +127,7 @@ async def create_queue(body: QueueCreate, engine: EngineDep, actor: CurrentActor
 
 @router.get("/work-queues", summary="List work queues (filter by teamId)")
 async def list_queues(engine: EngineDep, actor: CurrentActor, teamId: str | None = Query(default=None),
-                      limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0)
+                      limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0, le=2**62)
                       ) -> Response:
     rows = await engine.read(actor, lambda tx, ctx: wq.list_queues(tx, ctx, teamId, limit=limit, offset=offset))
     return ok({"queues": [queue_view(q, c) for q, c in rows]})
@@ -162,7 +162,7 @@ async def add_task(queue_id: str, body: TaskCreate, engine: EngineDep, actor: Cu
 
 @router.get("/work-queues/{queue_id}/tasks", summary="List a work queue's tasks (filter by status)")
 async def list_tasks(queue_id: str, engine: EngineDep, actor: CurrentActor, status: WqStatus | None = None,
-                     limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0)
+                     limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0, le=2**62)
                      ) -> Response:
     rows = await engine.read(actor, lambda tx, ctx: wq.list_tasks(tx, ctx, queue_id, status=status, limit=limit,
                                                                    offset=offset))
