@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from taskloom.domain.actors import Actor
-from taskloom.domain.errors import NotFound
+from taskloom.domain.errors import InvalidInput, NotFound
 from taskloom.storage.sql import Row, Tx
 
 
@@ -39,7 +39,12 @@ def hash_token(token: str) -> str:
 
 
 def dumps(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in a request's JSON
+        raise InvalidInput(f"invalid JSON value: {exc}") from exc
 
 
 def loads(text: str | None) -> Any:

@@ -9,8 +9,9 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -18,6 +19,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from taskloom.domain.errors import InvalidInput
 from taskloom.storage.base import Storage
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.sql import Row, Tx
@@ -174,6 +176,10 @@ class PostgresStorage(Storage):
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._read_call, fn)
 
     def _write_call(self, fn: Callable[[Tx], T]) -> T:
+        with _bad_values_are_input_errors():
+            return self._write_with_retries(fn)
+
+    def _write_with_retries(self, fn: Callable[[Tx], T]) -> T:
         assert self._pool is not None
         for attempt in range(8):
             try:
@@ -197,7 +203,7 @@ class PostgresStorage(Storage):
 
     def _read_call(self, fn: Callable[[Tx], T]) -> T:
         assert self._pool is not None
-        with self._pool.connection() as conn:
+        with _bad_values_are_input_errors(), self._pool.connection() as conn:
             with conn.transaction():
                 return fn(PostgresTx(conn, readonly=True))
 
@@ -218,6 +224,16 @@ class PostgresStorage(Storage):
             except Exception as exc:  # noqa: BLE001 - keep listening through outages
                 log.warning("notification listener lost its connection: %s", exc)
                 await asyncio.sleep(1)
+
+
+@contextmanager
+def _bad_values_are_input_errors() -> Iterator[None]:
+    """A value PostgreSQL cannot store (a NUL in text, a number out of range) came from the
+    request: answer 400 naming it, not 500."""
+    try:
+        yield
+    except psycopg.DataError as exc:
+        raise InvalidInput(f"invalid value: {str(exc).splitlines()[0]}") from exc
 
 
 class _Notifier:

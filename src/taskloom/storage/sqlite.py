@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from taskloom.domain.errors import InvalidInput
 from taskloom.storage.base import Storage
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.sql import Row, Tx
@@ -198,6 +199,8 @@ class SqliteStorage(Storage):
             except BaseException as exc:  # noqa: BLE001 - handed back to the caller
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
+                if isinstance(exc, OverflowError):  # a request's number beyond SQLite's 64-bit integers
+                    exc = InvalidInput(f"invalid value: {exc}")
                 outcomes.append((fut, None, exc))
             else:
                 conn.execute("RELEASE op")
