@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -28,11 +26,9 @@ from taskloom.api.schemas import (
 )
 from taskloom.domain.priority import from_runtime
 from taskloom.engine import runs as run_ops
-from taskloom.storage.base import RUNS_CHANGED
 from taskloom.storage.sql import Row
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
-WORK_NOTICES = (RUNS_CHANGED, ("*", "*"))  # what wakes a long-polling claim-next
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count")
 
 
@@ -133,31 +129,10 @@ async def claim_next(engine: EngineDep, actor: CurrentActor, body: ClaimNext | N
         capabilities=body.capabilities,
         min_priority=from_runtime(body.min_priority) if body.min_priority else None,
     )
-    deadline = time.monotonic() + body.wait_seconds
-    gate = engine.extras.get("claim_gate")
-    hub = engine.storage.hub
-    while True:
-        # An API family may refuse work to a caller (e.g. a paused agent): then nothing is claimable.
-        if gate is not None and not await gate(engine, actor):
-            return Response(status_code=204)
-        # Listen before looking: work announced while the claim attempt runs must still wake us
-        # (listening only after an empty attempt lost such wake-ups for up to a second).
-        woken = hub.listen(WORK_NOTICES) if body.wait_seconds > 0 else None
-        try:
-            claim = await engine.write(
-                actor, lambda tx, ctx: run_ops.claim_next(tx, ctx, filters, body.lease_seconds, body.session_id)
-            )
-            if claim is not None:
-                return ok(claim_body(claim))
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or woken is None:
-                return Response(status_code=204)
-            # Sleep until new work is announced; re-check at least once a second for
-            # backoff-delayed runs becoming due.
-            await asyncio.wait((woken,), timeout=min(remaining, 1.0))
-        finally:
-            if woken is not None:
-                hub.unlisten(WORK_NOTICES, woken)
+    claim = await engine.long_poll(actor, lambda: engine.write(
+        actor, lambda tx, ctx: run_ops.claim_next(tx, ctx, filters, body.lease_seconds, body.session_id)
+    ), body.wait_seconds)
+    return ok(claim_body(claim)) if claim is not None else Response(status_code=204)
 
 
 @router.post("/api/agent/tasks/{run_id}/heartbeat", response_model=LeaseEnvelope, tags=["agent"],

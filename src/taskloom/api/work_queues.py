@@ -6,7 +6,6 @@ the answer. See docs/api/work-queues.md for every shape and status code.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -172,19 +171,10 @@ async def list_tasks(queue_id: str, engine: EngineDep, actor: CurrentActor, stat
 async def _take(engine: Engine, actor: Any, body: Take | None, op: Any, queue_id: str) -> Response:
     """Dequeue or steal, waiting up to ``waitSeconds`` for work (204 when none)."""
     body = body or Take()
-    deadline = time.monotonic() + body.waitSeconds
-    gate = engine.extras.get("claim_gate")
-    while True:
-        # The agents API may refuse work to an agent (e.g. paused): then there is nothing for it.
-        if gate is not None and not await gate(engine, wq.assignee(actor, body.agentId)):
-            return Response(status_code=204)
-        qt = await engine.write(actor, lambda tx, ctx: op(tx, ctx, queue_id, body.agentId, body.leaseSeconds))
-        if qt is not None:
-            return ok(task_view(qt))
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return Response(status_code=204)
-        await engine.wait_for_work(min(remaining, 1.0))
+    qt = await engine.long_poll(wq.assignee(actor, body.agentId), lambda: engine.write(
+        actor, lambda tx, ctx: op(tx, ctx, queue_id, body.agentId, body.leaseSeconds)
+    ), body.waitSeconds)
+    return ok(task_view(qt)) if qt is not None else Response(status_code=204)
 
 
 @router.post("/work-queues/{queue_id}/dequeue", summary="Assign the next task to an agent",

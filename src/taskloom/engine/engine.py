@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from taskloom.clock import Clock
@@ -19,6 +20,7 @@ from taskloom.storage.base import RUNS_CHANGED
 from taskloom.storage.sql import Tx
 
 T = TypeVar("T")
+WORK_NOTICES = (RUNS_CHANGED, ("*", "*"))  # what wakes a long-polling claim
 log = logging.getLogger("taskloom.engine")
 
 
@@ -88,9 +90,33 @@ class Engine:
             except TimeoutError:
                 pass
 
-    async def wait_for_work(self, timeout: float) -> None:
-        """Sleep until claimable work may have appeared, or ``timeout`` passes."""
-        await self.storage.hub.wait([RUNS_CHANGED, ("*", "*")], timeout)
+    async def long_poll(self, caller: Actor, attempt: Callable[[], Awaitable[T | None]],
+                        wait_seconds: float) -> T | None:
+        """Run ``attempt`` (a claim) until it returns work or ``wait_seconds`` pass; None if none.
+
+        It listens before each attempt, so work announced while an attempt runs still wakes
+        it, and re-tries at least once a second for backoff-delayed runs becoming due. A
+        claim gate installed by an API family (``extras["claim_gate"]``) may refuse the
+        caller: then there is no work for it at all.
+        """
+        deadline = time.monotonic() + wait_seconds
+        gate = self.extras.get("claim_gate")
+        hub = self.storage.hub
+        while True:
+            if gate is not None and not await gate(self, caller):
+                return None
+            woken = hub.listen(WORK_NOTICES) if wait_seconds > 0 else None
+            try:
+                found = await attempt()
+                if found is not None:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or woken is None:
+                    return None
+                await asyncio.wait((woken,), timeout=min(remaining, 1.0))
+            finally:
+                if woken is not None:
+                    hub.unlisten(WORK_NOTICES, woken)
 
     async def wait_for_task(self, task_id: str, timeout: float) -> bool:
         return await self.storage.hub.wait([("task", task_id), ("*", "*")], timeout)

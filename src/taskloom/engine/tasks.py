@@ -10,13 +10,10 @@ from taskloom.domain.states import TASK_TERMINAL, TaskStatus
 from taskloom.engine.context import Ctx, dumps, load_visible_task, new_id, record
 from taskloom.engine.lifecycle import (
     LIVE,
-    OPEN,
     assignee_of,
     blocking_reason,
     cancel_tree,
-    enqueue_run,
     refresh,
-    refresh_dependents,
 )
 from taskloom.storage.sql import Row, Tx
 
@@ -238,7 +235,7 @@ def update(tx: Tx, ctx: Ctx, task_id: str, changes: Row) -> Row:
 
 def delete(tx: Tx, ctx: Ctx, task_id: str) -> None:
     """Delete a task and its subtree. Refused while any of them has a live run or open dependents."""
-    task = load_visible_task(tx, ctx, task_id)
+    load_visible_task(tx, ctx, task_id)
     subtree = tx.task_subtree(task_id)
     ids = {t["id"] for t in subtree}
     live = tx.open_runs_of_tasks(list(ids))
@@ -249,7 +246,6 @@ def delete(tx: Tx, ctx: Ctx, task_id: str) -> None:
             dependent = tx.task_get(dependent_id)
             if dependent_id not in ids and dependent is not None and dependent["status"] not in TASK_TERMINAL:
                 raise Conflict(f"task {dependent['id']} depends on {node['id']}: remove the dependency first")
-    del task
     tx.task_delete(task_id)
 
 
@@ -302,9 +298,3 @@ def set_awaiting_input(tx: Tx, ctx: Ctx, task: Row, awaiting: bool, *, run_id: s
                   payload=payload) or task
     return refresh(tx, ctx, task)
 
-
-__all__ = [
-    "TaskSpec", "create_task", "activate", "publish", "start", "enqueue", "approve", "reject", "cancel", "update",
-    "delete", "add_dependency", "remove_dependency", "triage", "set_awaiting_input", "enqueue_run", "OPEN",
-    "refresh_dependents",
-]

@@ -450,7 +450,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
 
     def run_status_counts(self, filters: Row) -> dict[str, int]:
         params: dict[str, Any] = {}
-        where = self._task_where(filters, params).replace("1 = 1", "1 = 1")
+        where = self._task_where(filters, params)
         rows = self._rows(
             "SELECT r.status AS status, COUNT(*) AS n FROM runs r WHERE r.task_id IN"
             f" (SELECT id FROM tasks WHERE {where}) GROUP BY r.status"
