@@ -153,5 +153,9 @@ def work(
             typer.echo(f"worked {claim.task_id} (run {claim.run_id})", err=True)
 
 
+from taskloom.commands import keys as _keys  # noqa: E402 - sub-commands in their own modules
+
+app.add_typer(_keys.app, name="keys")
+
 if __name__ == "__main__":
     app()

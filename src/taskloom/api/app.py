@@ -164,7 +164,8 @@ def _api_families() -> list[Any]:
     import importlib
 
     modules = []
-    names = ("runtime", "runs", "observe", "work_queues", "backlogs", "agents", "agent_tasks", "schedules", "dashboard")
+    names = ("runtime", "runs", "observe", "work_queues", "backlogs", "agents", "agent_tasks", "schedules", "dashboard",
+             "keys")
     for name in names:
         try:
             module = importlib.import_module(f"taskloom.api.{name}")

@@ -74,9 +74,19 @@ def _take(tx: Tx, ctx: Ctx, candidate: Row, lease_seconds: float, session_id: st
 
 
 def claim_next(tx: Tx, ctx: Ctx, filters: ClaimFilters, lease_seconds: float, session_id: str | None) -> Claim | None:
-    """Claim the most urgent, oldest claimable run visible to the caller."""
+    """Claim the most urgent, oldest claimable run visible to the caller (a channel-limited
+    API key: from its channels only, tried in order)."""
+    for channel in ctx.actor.claim_channels(filters.network_channel):
+        claim = _claim_next_in(tx, ctx, filters, channel, lease_seconds, session_id)
+        if claim is not None:
+            return claim
+    return None
+
+
+def _claim_next_in(tx: Tx, ctx: Ctx, filters: ClaimFilters, channel: str | None, lease_seconds: float,
+                   session_id: str | None) -> Claim | None:
     query: Row = {
-        "network_channel": filters.network_channel,
+        "network_channel": channel,
         "workspace": filters.workspace,
         "capabilities": filters.capabilities,
         "min_priority": filters.min_priority,
@@ -116,6 +126,7 @@ def claim_run(tx: Tx, ctx: Ctx, run_id: str, lease_seconds: float, idempotency_k
         raise Conflict(f"run {run_id} is waiting for its retry backoff")
     if run["assignee"] and run["assignee"] != ctx.actor.ref and not ctx.actor.is_admin:
         raise Forbidden(f"run {run_id} is reserved for agent {run['assignee']}")
+    ctx.actor.check_claim_channel(run["network_channel"])  # a channel-limited key: 403 outside its channels
     claim = _take(tx, ctx, run, lease_seconds, None, idempotency_key)
     if claim is None:
         raise Conflict(f"run {run_id} is not claimable now")

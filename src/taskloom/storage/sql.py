@@ -14,6 +14,7 @@ from typing import Any
 
 from taskloom.storage.base import Notice
 from taskloom.storage.queries_agents import AgentQueries
+from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
 from taskloom.storage.queries_schedules import ScheduleQueries
 from taskloom.storage.queries_work_queues import WorkQueueQueries
@@ -53,7 +54,7 @@ def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
     return "(" + ", ".join(names) + ")"
 
 
-class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries):
+class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries):
     """One transaction. Engine code calls only the named methods below."""
 
     dialect = "sql"

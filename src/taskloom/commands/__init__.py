@@ -1,0 +1,1 @@
+"""``taskloom`` sub-commands that live in their own modules (registered in cli.py)."""
