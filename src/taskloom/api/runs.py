@@ -29,7 +29,8 @@ from taskloom.engine import runs as run_ops
 from taskloom.storage.sql import Row
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
-USAGE_KEYS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count")
+USAGE_KEYS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count",
+              "model", "provider")
 
 
 def usage_of(body: RunComplete | Heartbeat | RunFail) -> Row:

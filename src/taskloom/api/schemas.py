@@ -38,6 +38,8 @@ class Usage(Body):
     cost_currency: str | None = Field(default=None, max_length=10)
     tool_call_count: int | None = Field(default=None, ge=0, le=2**62)
     turn_count: int | None = Field(default=None, ge=0, le=2**62)
+    model: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. claude-sonnet-4")
+    provider: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. anthropic")
 
 
 class TaskCreate(Body):
@@ -291,6 +293,8 @@ class UsageSummaryOut(BaseModel):
     tool_call_count: int
     total_cost: float
     turn_count: int
+    model: str | None = None
+    provider: str | None = None
     last_activity_at: str | None
     last_event_type: str | None
 

@@ -134,6 +134,8 @@ def usage_summary(r: Row) -> Row:
         "tool_call_count": r["tool_call_count"],
         "total_cost": r["total_cost"],
         "turn_count": r["turn_count"],
+        "model": r.get("model"),
+        "provider": r.get("provider"),
         "last_activity_at": iso(r["last_activity_at"]),
         "last_event_type": r["last_event_type"],
     }

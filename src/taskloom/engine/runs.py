@@ -8,11 +8,13 @@ from typing import Any
 
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from taskloom.domain.states import TASK_TERMINAL
+from taskloom.engine import usage as usage_rollup
 from taskloom.engine.context import Ctx, dumps, hash_token, load_visible_task, new_claim_token, record
 from taskloom.engine.lifecycle import LIVE, OPEN, cancel_open_runs, refresh, refresh_dependents, settle_failed_run
 from taskloom.storage.sql import Coalesce, Row, Tx
 
-USAGE_FIELDS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count")
+USAGE_FIELDS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count",
+                "model", "provider")
 
 
 @dataclass
@@ -199,6 +201,8 @@ def heartbeat(tx: Tx, ctx: Ctx, run_id: str, *, lease_seconds: float | None, cla
     }
     updated = tx.run_update(run_id, changes, expect_status=LIVE)
     assert updated is not None
+    if usage:
+        usage_rollup.record(tx, ctx, updated)
     payload: Row = {"lease_until": changes["lease_until"]}
     if progress is not None:
         payload["progress"] = progress
@@ -224,6 +228,8 @@ def complete_run(tx: Tx, ctx: Ctx, run_id: str, *, result: Any, idempotency_key:
     }
     updated = tx.run_update(run_id, changes, expect_status=LIVE)
     assert updated is not None
+    if usage:
+        usage_rollup.record(tx, ctx, updated)
     task = record(
         tx, ctx, run["task_id"],
         {"status": "completed", "closed_at": ctx.now, "result": dumps(result), "blocked_reason": None, "error": None},
@@ -253,6 +259,8 @@ def fail_run(tx: Tx, ctx: Ctx, run_id: str, *, error: str, idempotency_key: str 
     }
     updated = tx.run_update(run_id, changes, expect_status=LIVE)
     assert updated is not None
+    if usage:
+        usage_rollup.record(tx, ctx, updated)
     settle_failed_run(tx, ctx, updated, error, retryable=retryable)
     return updated
 

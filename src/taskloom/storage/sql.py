@@ -17,6 +17,7 @@ from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
 from taskloom.storage.queries_schedules import ScheduleQueries
+from taskloom.storage.queries_usage import UsageQueries
 from taskloom.storage.queries_work_queues import WorkQueueQueries
 from taskloom.storage.statements import Coalesce, check_columns, insert_statement, set_clause
 
@@ -36,7 +37,7 @@ RUN_COLUMNS = frozenset(
     required_capabilities available_at queued_at claimed_at started_at ended_at heartbeat_at lease_until
     lease_seconds timeout_at deadline dedupe_key claimed_by_kind claimed_by_ref claim_token_hash session_id
     idempotency_key terminal_key origin_kind origin_ref metadata result error input_tokens output_tokens total_cost
-    cost_currency tool_call_count turn_count last_event_type last_activity_at""".split()
+    cost_currency tool_call_count turn_count last_event_type last_activity_at model provider""".split()
 )
 LIVE_RUN_STATUSES = ("claimed", "starting", "running")
 EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "actor_ref", "origin_kind",
@@ -54,7 +55,7 @@ def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
     return "(" + ", ".join(names) + ")"
 
 
-class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries):
+class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries):
     """One transaction. Engine code calls only the named methods below."""
 
     dialect = "sql"
