@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src")]
 
 from taskloom.clock import Clock  # noqa: E402
+from taskloom.domain import schedules as sched_math  # noqa: E402
 from taskloom.domain.actors import SYSTEM  # noqa: E402
 from taskloom.engine import schedules as ops  # noqa: E402
 from taskloom.engine.engine import Engine  # noqa: E402
@@ -64,10 +65,12 @@ class TimedScheduler(Scheduler):
 
 
 def _create_batch(tx: Any, ctx: Any, start: int, count: int) -> None:
+    expr, tz_name, nxt = sched_math.validate("cron", "* * * * *", None, ctx.now)
+    checked = ops.CheckedSchedule("cron", expr, tz_name, nxt, ctx.now)
     for i in range(start, start + count):
         ops.create(tx, ctx, ops.ScheduleSpec(
             title=f"bench {i}", description="every minute", schedule_kind="cron", schedule_expr="* * * * *",
-            payload={"n": i}, created_by=str(uuid.UUID(int=i + 1)), queue="bench-schedules"))
+            payload={"n": i}, created_by=str(uuid.UUID(int=i + 1)), queue="bench-schedules"), checked)
 
 
 def _finish_all(tx: Any, ctx: Any) -> None:

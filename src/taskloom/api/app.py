@@ -94,7 +94,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
         if hasattr(module, "make_services"):
             all_services.extend(module.make_services(settings))
     all_services.extend(services or [])
-    engine = Engine(storage, clock, services=all_services)
+    engine = Engine(storage, clock, services=all_services, write_timeout_seconds=settings.write_timeout_seconds)
     for module in families:
         # Optional: a family may hook into the engine (e.g. set engine.extras["claim_gate"]).
         if hasattr(module, "install"):
@@ -144,6 +144,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, **storage.describe()}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        # No token: an orchestrator probes it. 503 while a check fails (e.g. a stuck writer).
+        problems = engine.readiness_problems()
+        if problems:
+            return JSONResponse({"error": "; ".join(problems), "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     for module in families:
         app.include_router(module.router)

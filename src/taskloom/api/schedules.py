@@ -172,7 +172,8 @@ def task_view(task: Row, sched: Row, last_run: Row | None = None, *, detail: boo
 @router.post("/tasks", status_code=201, summary="Create a scheduled task")
 async def create_scheduled_task(body: ScheduledTaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     spec = ops.ScheduleSpec(**{**body.model_dump(), "created_by": str(body.created_by)})
-    task, sched = await engine.write(actor, lambda tx, ctx: ops.create(tx, ctx, spec))
+    checked = await ops.check(engine, spec.schedule_kind, spec.schedule_expr, spec.timezone)
+    task, sched = await engine.write(actor, lambda tx, ctx: ops.create(tx, ctx, spec, checked))
     return ok(task_view(task, sched, None, detail=True), 201)
 
 
@@ -211,7 +212,8 @@ async def update_scheduled_task(task_id: str, body: ScheduledTaskUpdate, engine:
             raise InvalidInput(f"{key} must not be null")
     if changes.get("created_by") is not None:
         changes["created_by"] = str(changes["created_by"])
-    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.update(tx, ctx, task_id, changes))))
+    checked = await ops.check_update(engine, actor, task_id, changes)
+    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.update(tx, ctx, task_id, changes, checked))))
 
 
 @router.post("/tasks/{task_id}/run_now", status_code=201, summary="Run one scheduled task once, now")

@@ -3,6 +3,12 @@
 Kinds: ``cron`` (5-field cron via croniter), ``rrule`` (RFC 5545 via python-dateutil),
 ``once`` (an ISO 8601 instant) and ``event`` (fires on ``POST /events``; no clock).
 
+Bounds (no input may hold the writer): a rule with ``INTERVAL`` below 1 is refused; the
+search for the next occurrence stops at a horizon of 10 years or 100,000 candidates,
+whichever comes first, and within a CPU-time budget (``CPU_BUDGET_SECONDS``). A rule
+with no occurrence inside those bounds is refused with 400 "no occurrence within ...".
+Request-time validation runs before the write transaction, never inside it.
+
 Time zones and daylight saving (one rule for every kind):
 schedules are evaluated in *wall-clock* time of their IANA timezone, and each
 wall-clock occurrence is then turned into an instant:
@@ -18,9 +24,15 @@ wall-clock occurrence is then turned into an instant:
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +45,52 @@ KINDS = ("cron", "rrule", "once", "event")
 MAX_EXPR = 2000
 # Safety net for loops over occurrences (a gap or a repeated hour needs at most a few dozen).
 _MAX_STEPS = 5000
+HORIZON_YEARS = 10
+HORIZON_SECONDS = HORIZON_YEARS * 366 * 86_400
+MAX_CANDIDATES = 100_000
+CPU_BUDGET_SECONDS = 0.5
+_INTERVAL = re.compile(r"INTERVAL\s*=\s*([^;\s]*)", re.IGNORECASE)
+log = logging.getLogger("taskloom.schedules")
+
+
+class NoOccurrence(Exception):
+    """The search for the next occurrence hit one of its bounds; the text says which."""
+
+
+class _OutOfTime(BaseException):
+    """Raised into the budgeted code; a BaseException, so no ``except Exception`` in a
+    library swallows it. ``cpu_budget`` turns it into NoOccurrence."""
+
+
+# -- the CPU-time budget -------------------------------------------------------------------
+
+
+@contextmanager
+def cpu_budget(seconds: float = CPU_BUDGET_SECONDS) -> Iterator[None]:
+    """Raise NoOccurrence in this thread once it has spent ``seconds`` of CPU inside the block.
+
+    dateutil and croniter are pure Python and can loop without yielding (a filter that never
+    matches), so the check rides on the interpreter's call events: every function call in
+    the block looks at the thread's CPU clock. Nested budgets keep the outer deadline.
+    """
+    if getattr(sys.gettrace(), "_taskloom_budget", False):
+        yield
+        return
+    deadline = time.thread_time() + seconds
+
+    def tracer(frame: FrameType, event: str, arg: Any) -> None:
+        if time.thread_time() > deadline:
+            raise _OutOfTime
+
+    tracer._taskloom_budget = True  # type: ignore[attr-defined]
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        yield
+    except _OutOfTime:
+        raise NoOccurrence(f"computing it took more than {seconds:g} s of CPU") from None
+    finally:
+        sys.settrace(previous)
 _DTSTART = re.compile(r"^DTSTART(?P<params>;[^:]*)?:(?P<value>\S+)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -78,6 +136,9 @@ def instant(naive: datetime, tz: ZoneInfo) -> float:
 
 # -- parsing / validation ----------------------------------------------------------------
 
+# What parsing or arithmetic on a date, rule, cron or zone may raise for bad input.
+_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, OSError, ArithmeticError)
+
 
 def parse_cron(expr: str) -> str:
     text = " ".join(expr.split())
@@ -107,6 +168,9 @@ def _dtstart_zone(expr: str) -> str | None:
 def _rule(expr: str, tz_name: str, anchor: float) -> Any:
     """A dateutil rruleset. Without DTSTART the rule starts at ``anchor`` (the schedule's
     creation, in local wall time, whole seconds)."""
+    for value in _INTERVAL.findall(expr):
+        if not value.strip().isdigit() or int(value) < 1:
+            raise InvalidInput(f"schedule_expr: INTERVAL must be a whole number of at least 1, got {value!r}")
     tz = zone(tz_name)
     has_dtstart = _DTSTART.search(expr) is not None
     start = wall_time(float(int(anchor)), tz)
@@ -122,7 +186,7 @@ def _rule(expr: str, tz_name: str, anchor: float) -> Any:
             return rrulestr(expr, forceset=True, dtstart=start.replace(tzinfo=tz))
     except InvalidInput:
         raise
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+    except _PARSE_ERRORS as exc:
         raise InvalidInput(f"schedule_expr: invalid RRULE {expr!r}: {exc}") from exc
 
 
@@ -135,9 +199,12 @@ def parse_once(expr: str, tz: ZoneInfo) -> float:
         raise InvalidInput(
             f"schedule_expr: a once schedule needs an ISO 8601 time such as 2030-01-31T09:00:00, got {expr!r}"
         ) from exc
-    if value.tzinfo is not None:
-        return value.timestamp()
-    return instant(value, tz)
+    try:
+        if value.tzinfo is not None:
+            return value.timestamp()
+        return instant(value, tz)
+    except _PARSE_ERRORS as exc:  # e.g. 9999-12-31T23:59:59 west of UTC is in year 10000
+        raise InvalidInput(f"schedule_expr: the once time {text!r} is out of range: {exc}") from exc
 
 
 def validate(kind: str, expr: str | None, timezone: str | None, now: float, anchor: float | None = None
@@ -145,8 +212,23 @@ def validate(kind: str, expr: str | None, timezone: str | None, now: float, anch
     """Check a schedule; return (normalised expr, timezone, first next_run_at).
 
     Raises InvalidInput naming the field: unknown kind, missing/unparsable expr,
-    unknown timezone, a once time in the past, a rule with no future occurrence.
+    unknown timezone, a once time in the past, a rule with no occurrence within the
+    bounds (10 years, 100,000 candidates, ``CPU_BUDGET_SECONDS`` of CPU). Bounded: call
+    it before a write transaction, never inside one.
     """
+    try:
+        with cpu_budget():
+            return _validate(kind, expr, timezone, now, anchor)
+    except NoOccurrence as exc:
+        raise InvalidInput(f"schedule_expr: no occurrence within the search bounds: {exc}") from exc
+    except InvalidInput:
+        raise
+    except _PARSE_ERRORS as exc:
+        raise InvalidInput(f"schedule_expr: cannot compute the next occurrence of {expr!r}: {exc}") from exc
+
+
+def _validate(kind: str, expr: str | None, timezone: str | None, now: float, anchor: float | None
+              ) -> tuple[str | None, str, float | None]:
     if kind not in KINDS:
         raise InvalidInput(f"schedule_kind: must be one of {', '.join(KINDS)}, got {kind!r}")
     if expr is not None and len(expr) > MAX_EXPR:
@@ -178,9 +260,9 @@ def validate(kind: str, expr: str | None, timezone: str | None, now: float, anch
     else:
         expr = expr.strip()
         _rule(expr, tz_name, anchor if anchor is not None else now)
-    nxt = next_fire(kind, expr, tz_name, now, anchor if anchor is not None else now)
+    nxt = _next(kind, expr, tz_name, now, anchor if anchor is not None else now, MAX_CANDIDATES)
     if nxt is None:
-        raise InvalidInput(f"schedule_expr: {expr!r} has no occurrence after now")
+        raise InvalidInput(f"schedule_expr: {expr!r} has no occurrence within {HORIZON_YEARS} years from now")
     return expr, tz_name, nxt
 
 
@@ -188,18 +270,36 @@ def validate(kind: str, expr: str | None, timezone: str | None, now: float, anch
 
 
 def next_fire(kind: str, expr: str | None, tz_name: str, after: float, anchor: float = 0.0) -> float | None:
-    """The first firing instant strictly after ``after``, or None (once spent, rule exhausted, event)."""
+    """The first firing instant strictly after ``after``, or None (once spent, rule exhausted,
+    event, nothing within the horizon, or out of CPU budget: a stored rule that cannot be
+    computed stops firing and is logged instead of holding the writer)."""
     if kind == "event":
         return None
     if kind == "once":
         at = parse_once(expr or "", zone(tz_name))
         return at if at > after else None
-    return _next_cached(kind, expr or "", tz_name, float(after), float(int(anchor)) if kind == "rrule" else 0.0)
+    try:
+        with cpu_budget():
+            return _next(kind, expr or "", tz_name, after, anchor, None)
+    except (NoOccurrence, *_PARSE_ERRORS) as exc:
+        log.warning("schedule %s %r (%s): no next occurrence after %s: %s", kind, expr, tz_name, iso(after), exc)
+        return None
+
+
+def _next(kind: str, expr: str | None, tz_name: str, after: float, anchor: float, candidates: int | None
+          ) -> float | None:
+    if kind == "once":
+        at = parse_once(expr or "", zone(tz_name))
+        return at if at > after else None
+    return _next_cached(kind, expr or "", tz_name, float(after), float(int(anchor)) if kind == "rrule" else 0.0,
+                        candidates)
 
 
 @lru_cache(maxsize=4096)
-def _next_cached(kind: str, expr: str, tz_name: str, after: float, anchor: float) -> float | None:
+def _next_cached(kind: str, expr: str, tz_name: str, after: float, anchor: float, candidates: int | None
+                 ) -> float | None:
     tz = zone(tz_name)
+    horizon = after + HORIZON_SECONDS
     # Walk wall-clock occurrences from the wall time of ``after``; in a repeated hour the
     # first candidates map to instants already passed, so keep the first one past ``after``.
     start = wall_time(after, tz)
@@ -208,37 +308,31 @@ def _next_cached(kind: str, expr: str, tz_name: str, after: float, anchor: float
             it = croniter(expr, start)
             for _ in range(_MAX_STEPS):
                 ts = instant(it.get_next(datetime), tz)
+                if ts > horizon:
+                    return None
                 if ts > after:
                     return ts
         except CroniterBadDateError:
             return None
         return None
-    rule = _rule(expr, tz_name, anchor)
-    probe = start
-    for _ in range(_MAX_STEPS):
-        candidate = _rule_after(rule, probe)
-        if candidate is None:
+    return _first_rule_occurrence(_rule(expr, tz_name, anchor), tz, start, after, horizon, candidates)
+
+
+def _first_rule_occurrence(rule: Any, tz: ZoneInfo, start: datetime, after: float, horizon: float,
+                           candidates: int | None) -> float | None:
+    """Walk the rule's occurrences in order (from its start) to the first instant past ``after``;
+    None past the horizon; NoOccurrence after ``candidates`` occurrences."""
+    for seen, candidate in enumerate(rule, start=1):
+        if candidates is not None and seen > candidates:
+            raise NoOccurrence(f"{candidates:,} candidate occurrences")
+        wall = candidate.replace(tzinfo=None)
+        if wall <= start:
+            continue
+        ts = instant(wall, tz)
+        if ts > horizon:
             return None
-        ts = instant(candidate, tz)
         if ts > after:
             return ts
-        probe = candidate
-    return None
-
-
-def _rule_after(rule: Any, wall: datetime) -> datetime | None:
-    aware = _rule_tz(rule)
-    arg = wall.replace(tzinfo=aware) if aware is not None else wall
-    found = rule.after(arg, inc=False)
-    return None if found is None else found.replace(tzinfo=None)
-
-
-def _rule_tz(rule: Any) -> Any:
-    rrules = getattr(rule, "_rrule", [])
-    for r in rrules:
-        start = getattr(r, "_dtstart", None)
-        if start is not None:
-            return start.tzinfo
     return None
 
 
@@ -249,11 +343,15 @@ def occurrences_between(kind: str, expr: str | None, tz_name: str, start: float,
     if kind in ("event",):
         return out
     t: float | None = start - 1e-6
-    while len(out) < cap:
-        t = next_fire(kind, expr, tz_name, t, anchor)  # type: ignore[arg-type]
-        if t is None or t > end:
-            break
-        out.append(t)
+    try:
+        with cpu_budget():  # one budget for the whole count, not one per occurrence
+            while len(out) < cap:
+                t = next_fire(kind, expr, tz_name, t, anchor)  # type: ignore[arg-type]
+                if t is None or t > end:
+                    break
+                out.append(t)
+    except NoOccurrence:
+        log.warning("schedule %s %r: counting missed occurrences ran out of CPU budget at %d", kind, expr, len(out))
     return out
 
 

@@ -35,21 +35,71 @@ class Service:
 
 
 class Engine:
-    def __init__(self, storage: Storage, clock: Clock | None = None, *, services: list[Service] | None = None):
+    def __init__(self, storage: Storage, clock: Clock | None = None, *, services: list[Service] | None = None,
+                 write_timeout_seconds: float = 5.0):
         self.storage = storage
         self.clock = clock or Clock()
         self.services: list[Service] = list(services or [])
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.extras: dict[str, Any] = {}
+        self.write_timeout_seconds = write_timeout_seconds
+        # Write functions running now: key -> (operation name, monotonic start). Filled on
+        # the storage thread that runs them, read by the watchdog and /readyz.
+        self._running_writes: dict[object, tuple[str, float]] = {}
+        self._reported_writes: set[object] = set()
+        # Readiness checks: each returns None when fine, else why the server is not ready.
+        self.readiness_checks: list[Callable[[], str | None]] = [self._writer_problem]
+        self.services.append(WriteWatchdog())
 
     def ctx(self, actor: Actor, origin_kind: str = "http", origin_ref: str | None = None) -> Ctx:
         return Ctx(now=self.clock.now(), actor=actor, origin_kind=origin_kind, origin_ref=origin_ref)
 
-    async def write(self, actor: Actor, op: Callable[[Tx, Ctx], T], *, origin: str = "http") -> T:
-        """Run ``op(tx, ctx)`` in a write transaction; the answer follows the durable commit."""
+    async def write(self, actor: Actor, op: Callable[[Tx, Ctx], T], *, origin: str = "http",
+                    name: str | None = None) -> T:
+        """Run ``op(tx, ctx)`` in a write transaction; the answer follows the durable commit.
+
+        The write watchdog sees ``op`` while it runs, under ``name`` (default: the name of
+        the function that made the lambda, e.g. the route).
+        """
         ctx = self.ctx(actor, origin)
-        return await self.storage.write(lambda tx: op(tx, ctx))
+        op_name = name or _op_name(op)
+
+        def watched(tx: Tx) -> T:
+            key = object()
+            self._running_writes[key] = (op_name, time.monotonic())
+            try:
+                return op(tx, ctx)
+            finally:
+                self._running_writes.pop(key, None)
+                self._reported_writes.discard(key)
+
+        return await self.storage.write(watched)
+
+    # -- the write watchdog -------------------------------------------------------------
+    def stuck_writes(self) -> list[tuple[object, str, float]]:
+        """(key, operation name, seconds running) of every write running past the timeout."""
+        now = time.monotonic()
+        return [(key, name, now - started) for key, (name, started) in list(self._running_writes.items())
+                if now - started > self.write_timeout_seconds]
+
+    def report_stuck_writes(self) -> None:
+        for key, name, seconds in self.stuck_writes():
+            if key not in self._reported_writes:
+                self._reported_writes.add(key)
+                log.error("write %s has run for %.1f s (TASKLOOM_WRITE_TIMEOUT_SECONDS=%g): the writer is stuck",
+                          name, seconds, self.write_timeout_seconds)
+
+    def _writer_problem(self) -> str | None:
+        stuck = self.stuck_writes()
+        if not stuck:
+            return None
+        _, name, seconds = max(stuck, key=lambda s: s[2])
+        return f"writer stuck: {name} has run for {seconds:.1f} s (timeout {self.write_timeout_seconds:g} s)"
+
+    def readiness_problems(self) -> list[str]:
+        """Why this server should not get traffic now (empty when ready); /readyz answers 503 then."""
+        return [p for p in (check() for check in self.readiness_checks) if p]
 
     async def read(self, actor: Actor, op: Callable[[Tx, Ctx], T]) -> T:
         ctx = self.ctx(actor)
@@ -120,3 +170,18 @@ class Engine:
 
     async def wait_for_task(self, task_id: str, timeout: float) -> bool:
         return await self.storage.hub.wait([("task", task_id), ("*", "*")], timeout)
+
+
+class WriteWatchdog(Service):
+    """Logs (once, with its operation name) each write running past the write timeout."""
+
+    name = "write-watchdog"
+    interval = 1.0
+
+    async def tick(self, engine: Engine) -> None:
+        engine.report_stuck_writes()
+
+
+def _op_name(op: Callable[..., Any]) -> str:
+    name = getattr(op, "__qualname__", None) or repr(op)
+    return name.replace(".<locals>", "").replace(".<lambda>", "")

@@ -19,6 +19,7 @@ the run). Rules the API reference documents:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from taskloom.domain.priority import from_scale
 from taskloom.domain.states import TASK_TERMINAL
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.context import EVENT_HOOKS, Ctx, dumps, loads, new_id, record
+from taskloom.engine.engine import Engine
 from taskloom.engine.lifecycle import cancel_tree, enqueue_run, new_run_row, refresh
 from taskloom.storage.sql import Row, Tx
 
@@ -67,11 +69,53 @@ def rank_of(priority: int) -> int:
     return from_scale(priority, lowest=9, highest=1)
 
 
+# -- checked before the write ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedSchedule:
+    """A schedule validated outside any transaction: what the write stores, and what it was
+    checked against (``basis``: the stored kind/expr/timezone an update started from)."""
+
+    kind: str
+    expr: str | None
+    timezone: str
+    next_run_at: float | None
+    anchor: float
+    basis: tuple[Any, ...] | None = None
+
+
+async def check(engine: Engine, kind: str, expr: str | None, timezone: str | None,
+                basis: tuple[Any, ...] | None = None) -> CheckedSchedule:
+    """Parse the schedule and find its first firing, bounded (see domain.schedules), in a worker
+    thread and before the write: a costly rule never holds the writer or a transaction."""
+    now = engine.clock.now()
+    expr, tz_name, nxt = await asyncio.to_thread(sched_math.validate, kind, expr, timezone, now)
+    return CheckedSchedule(kind, expr, tz_name, nxt, now, basis)
+
+
+def _basis(sched: Row) -> tuple[Any, ...]:
+    return (sched["kind"], sched["expr"], sched["timezone"])
+
+
+async def check_update(engine: Engine, actor: Any, task_id: str, changes: Row) -> CheckedSchedule | None:
+    """For an update that touches kind/expr/timezone: the merged schedule, checked before the write."""
+    if not SCHEDULE_FIELDS & set(changes):
+        return None
+    _, sched = await engine.read(actor, lambda tx, ctx: load(tx, ctx, task_id))
+    kind = changes.get("schedule_kind") or sched["kind"]
+    expr = changes["schedule_expr"] if "schedule_expr" in changes else sched["expr"]
+    if "schedule_kind" in changes and "schedule_expr" not in changes and kind != sched["kind"]:
+        expr = None  # an expression of the old kind means nothing to the new one
+    tz_name = changes.get("timezone") or (sched["timezone"] if "timezone" not in changes else None)
+    return await check(engine, kind, expr, tz_name, basis=_basis(sched))
+
+
 # -- create / read ------------------------------------------------------------------------
 
 
-def create(tx: Tx, ctx: Ctx, spec: ScheduleSpec) -> tuple[Row, Row]:
-    expr, tz_name, next_run_at = sched_math.validate(spec.schedule_kind, spec.schedule_expr, spec.timezone, ctx.now)
+def create(tx: Tx, ctx: Ctx, spec: ScheduleSpec, checked: CheckedSchedule) -> tuple[Row, Row]:
+    expr, tz_name, next_run_at = checked.expr, checked.timezone, checked.next_run_at
     task, _ = task_ops.create_task(tx, ctx, task_ops.TaskSpec(
         title=spec.title, description=spec.description, priority=rank_of(spec.priority), metadata=spec.payload,
         max_attempts=spec.max_retries + 1, start=False, network_channel=route_of(spec.queue, spec.payload),
@@ -81,7 +125,7 @@ def create(tx: Tx, ctx: Ctx, spec: ScheduleSpec) -> tuple[Row, Row]:
     ))
     row: Row = {
         "task_id": task["id"], "kind": spec.schedule_kind, "expr": expr, "timezone": tz_name, "status": "active",
-        "created_by": spec.created_by, "anchor": ctx.now, "next_run_at": next_run_at,
+        "created_by": spec.created_by, "anchor": checked.anchor, "next_run_at": next_run_at,
         "dedupe_window_seconds": spec.dedupe_window_seconds, "fire_count": 0, "missed_count": 0,
         "created_at": ctx.now, "updated_at": ctx.now,
     }
@@ -129,19 +173,17 @@ CORE_FIELDS = {"title", "description", "priority", "max_retries", "backoff_strat
 SCHEDULE_FIELDS = {"schedule_kind", "schedule_expr", "timezone"}
 
 
-def update(tx: Tx, ctx: Ctx, task_id: str, changes: Row) -> tuple[Row, Row]:
-    """Apply only the given fields; a change of kind/expr/timezone recomputes ``next_run_at``."""
+def update(tx: Tx, ctx: Ctx, task_id: str, changes: Row, checked: CheckedSchedule | None = None
+           ) -> tuple[Row, Row]:
+    """Apply only the given fields; a change of kind/expr/timezone takes the ``next_run_at``
+    that ``check_update`` computed before the write."""
     task, sched = _load_changeable(tx, ctx, task_id, "update")
     sched_changes: Row = {}
     if SCHEDULE_FIELDS & set(changes):
-        kind = changes.get("schedule_kind", sched["kind"])
-        expr = changes["schedule_expr"] if "schedule_expr" in changes else sched["expr"]
-        if "schedule_kind" in changes and "schedule_expr" not in changes and kind != sched["kind"]:
-            expr = None  # an expression of the old kind means nothing to the new one
-        tz_name = changes.get("timezone") or (sched["timezone"] if "timezone" not in changes else None)
-        expr, tz_name, nxt = sched_math.validate(kind, expr, tz_name, ctx.now)
-        sched_changes.update(kind=kind, expr=expr, timezone=tz_name, anchor=ctx.now, next_run_at=nxt,
-                             snoozed_until=None, snooze_reason=None)
+        if checked is None or checked.basis != _basis(sched):
+            raise Conflict(f"scheduled task {task_id}: its schedule changed while this update was checked; retry")
+        sched_changes.update(kind=checked.kind, expr=checked.expr, timezone=checked.timezone, anchor=checked.anchor,
+                             next_run_at=checked.next_run_at, snoozed_until=None, snooze_reason=None)
     if "created_by" in changes:
         sched_changes["created_by"] = changes["created_by"]
     if "dedupe_window_seconds" in changes:
