@@ -144,9 +144,15 @@ def test_awaiting_input_round_trip(api: Api) -> None:
     timeline = api.get(f"/api/tasks/{task_id}/timeline").json()["timeline"]
     kinds = [(e["event_type"], e["payload"]) for e in timeline
              if e["event_type"] in ("task.awaiting_input", "task.message", "task.input_received")]
-    assert [k for k, _ in kinds] == ["task.awaiting_input", "task.message", "task.input_received", "task.message"]
-    assert kinds[0][1]["question"] == "Aisle or window?"
-    assert [p["message"] for k, p in kinds if k == "task.message"] == ["window, please", "and a vegetarian meal"]
+    # One mechanism: every message of the conversation is a message on the run's coordination channel.
+    assert [k for k, _ in kinds] == ["task.message", "task.awaiting_input", "task.message", "task.input_received",
+                                     "task.message"]
+    assert kinds[1][1]["question"] == "Aisle or window?"
+    assert [(p["kind"], p["body"]) for k, p in kinds if k == "task.message"] == [
+        ("question", "Aisle or window?"), ("answer", "window, please"), ("note", "and a vegetarian meal")]
+    channel = api.get(f"/api/task-runs/{run_id}/messages", headers=MEMBER).json()
+    assert [(m["sequence"], m["kind"], m["role"]) for m in channel["messages"]] == [
+        (1, "question", "agent"), (2, "answer", "user"), (3, "note", "user")]
     seqs = [e["sequence"] for e in timeline]
     assert seqs == sorted(seqs)
     r = api.post(f"/api/agent/tasks/{run_id}/complete", {"result": "booked"}, headers=agent("bot"))

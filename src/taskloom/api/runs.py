@@ -46,7 +46,7 @@ def claim_body(claim: run_ops.Claim) -> dict[str, Any]:
     task = claim.task
     return {
         "claim": {
-            "coordination_channel": None,
+            "coordination_channel": views.coordination_channel(claim.run),
             "lease": views.lease(claim.run, claim.token),
             "run": views.run_record(claim.run),
             "task": {

@@ -187,12 +187,27 @@ class TaskOut(TaskRef):
     last_activity_at: str
 
 
+class CoordinationChannelOut(BaseModel):
+    """One per run, derived from it (see docs/api/agent-native.md)."""
+
+    allowed_message_kinds: list[str]
+    channel: str
+    display_name: str
+    id: str
+    last_activity_at: str | None
+    purpose: str
+    run_id: str
+    task_id: str
+    workflow_id: str | None
+    workspace_id: str | None
+
+
 class RunCommon(BaseModel):
     attempt: int
     claim_token_hash: str | None
     claimed_at: str | None
     claimed_by: ActorRef | None
-    coordination_channel: dict[str, Any] | None
+    coordination_channel: CoordinationChannelOut | None
     coordination_channel_id: str | None
     ended_at: str | None
     error: str | None
@@ -260,7 +275,7 @@ class TaskDetailOut(BaseModel):
 class LeaseOut(BaseModel):
     claim_token_hash: str | None
     claimed_by: ActorRef | None
-    coordination_channel: dict[str, Any] | None
+    coordination_channel: CoordinationChannelOut | None
     coordination_channel_id: str | None
     heartbeat_at: str | None
     lease_until: str | None
@@ -278,7 +293,7 @@ class ClaimTask(TaskRef):
 
 
 class ClaimOut(BaseModel):
-    coordination_channel: dict[str, Any] | None
+    coordination_channel: CoordinationChannelOut | None
     lease: LeaseOut
     run: RunOut
     task: ClaimTask

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from taskloom.domain.channels import MESSAGE_KINDS, PURPOSE, channel_id, channel_name
 from taskloom.domain.priority import to_runtime
 
 __all__ = ["to_runtime"]
@@ -67,14 +68,45 @@ def task_record(t: Row) -> Row:
     }
 
 
+def coordination_channel(r: Row) -> Row:
+    """The run's channel (seed 004 CoordinationChannel), derived from the run row."""
+    return {
+        "allowed_message_kinds": list(MESSAGE_KINDS),
+        "channel": channel_name(r["id"]),
+        "display_name": f"Attempt {r['attempt']} of {r['task_id']}",
+        "id": channel_id(r["id"]),
+        "last_activity_at": iso(r.get("channel_activity_at")),
+        "purpose": PURPOSE,
+        "run_id": r["id"],
+        "task_id": r["task_id"],
+        "workflow_id": None,
+        "workspace_id": r["workspace_id"],
+    }
+
+
+def message_record(m: Row) -> Row:
+    return {
+        "body": m["body"],
+        "channel_id": channel_id(m["run_id"]) if m["run_id"] else None,
+        "created_at": iso(m["created_at"]),
+        "id": m["id"],
+        "kind": m["kind"],
+        "role": m["role"],
+        "run_id": m["run_id"],
+        "sender": actor(m["sender_kind"], m["sender_ref"]),
+        "sequence": m["sequence"],
+        "task_id": m["task_id"],
+    }
+
+
 def _run_common(r: Row) -> Row:
     return {
         "attempt": r["attempt"],
         "claim_token_hash": r["claim_token_hash"],
         "claimed_at": iso(r["claimed_at"]),
         "claimed_by": actor(r["claimed_by_kind"], r["claimed_by_ref"]),
-        "coordination_channel": None,
-        "coordination_channel_id": None,
+        "coordination_channel": coordination_channel(r),
+        "coordination_channel_id": channel_id(r["id"]),
         "ended_at": iso(r["ended_at"]),
         "error": r["error"],
         "heartbeat_at": iso(r["heartbeat_at"]),
@@ -111,8 +143,8 @@ def lease(r: Row, claim_token: str | None = None) -> Row:
     out: Row = {
         "claim_token_hash": r["claim_token_hash"],
         "claimed_by": actor(r["claimed_by_kind"], r["claimed_by_ref"]),
-        "coordination_channel": None,
-        "coordination_channel_id": None,
+        "coordination_channel": coordination_channel(r),
+        "coordination_channel_id": channel_id(r["id"]),
         "heartbeat_at": iso(r["heartbeat_at"]),
         "lease_until": iso(r["lease_until"]),
         "run_id": r["id"],

@@ -4,8 +4,8 @@ A submitted task is an ordinary core task owned by ``agent_session:<agent id>``
 (so only that agent's claim-next is handed its run), with ``source='agent_task'``
 and one attempt: the seed's task is one execution, and a timeout fails it.
 Delivery settings (poll or webhook, the URL and its signing secret) live in
-``agent_tasks``; the conversation (the agent's questions, the user's messages)
-lives in ``agent_messages`` and is mirrored as events in the task's timeline.
+``agent_tasks``; the conversation (the agent's questions, the user's messages) is the
+run's coordination channel (engine/channels.py), each message an event in the timeline.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import Any
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from taskloom.domain.priority import from_scale, to_scale
 from taskloom.domain.states import TASK_TERMINAL
+from taskloom.engine import channels
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.context import Ctx, dumps, load_visible_task, loads, new_id, record
+from taskloom.engine.context import Ctx, dumps, load_visible_task, loads
 from taskloom.engine.lifecycle import LIVE
 from taskloom.engine.runs import load_own_live_run, load_visible_run, not_live_reason
 from taskloom.storage.sql import Row, Tx
@@ -286,7 +287,7 @@ def message_record(m: Row) -> Row:
         "task_id": m["task_id"],
         "sequence": m["sequence"],
         "role": m["role"],
-        "kind": m["kind"],
+        "kind": "question" if m["kind"] == "question" else "message",
         "message": m["body"],
         "run_id": m["run_id"],
         "sender": {"kind": m["sender_kind"], "ref": m["sender_ref"]},
@@ -294,16 +295,9 @@ def message_record(m: Row) -> Row:
     }
 
 
-def _message(tx: Tx, ctx: Ctx, task_id: str, run_id: str | None, role: str, kind: str, text: str) -> Row:
-    return tx.message_insert({
-        "id": new_id("msg"), "task_id": task_id, "run_id": run_id, "role": role, "kind": kind, "body": text,
-        "sender_kind": ctx.actor.kind, "sender_ref": ctx.actor.ref, "created_at": ctx.now,
-    })
-
-
 def send_message(tx: Tx, ctx: Ctx, agent_id: str, task_id: str, text: str) -> tuple[Row, Row]:
-    """A user's message to a running task; when the task awaits input it is the answer and the
-    task returns to running. Anything else is 409."""
+    """A user's message to a running task, on its run's coordination channel; when the task awaits
+    input it is the answer and the task returns to running. Anything else is 409."""
     if not text.strip():
         raise InvalidInput("message must not be empty")
     task = load_agent_task(tx, ctx, agent_id, task_id, for_update=True)
@@ -311,18 +305,12 @@ def send_message(tx: Tx, ctx: Ctx, agent_id: str, task_id: str, text: str) -> tu
     state = seed_state(task, run is not None)
     if state not in ("running", "awaiting_input") or run is None:
         raise Conflict(f"task {task_id} is {state}: messages can be sent only to a running or awaiting_input task")
-    msg = _message(tx, ctx, task_id, run["id"], "user", "message", text)
-    payload = {"message_id": msg["id"], "sequence": msg["sequence"], "role": "user", "message": text}
-    task = record(tx, ctx, task_id, {}, "task.message", run_id=run["id"], payload=payload) or task
-    if state == "awaiting_input":
-        task = task_ops.set_awaiting_input(tx, ctx, task, False, run_id=run["id"],
-                                           payload={"message_id": msg["id"], "sequence": msg["sequence"]})
-    return msg, task
+    return channels.append(tx, ctx, run, task, "answer" if state == "awaiting_input" else "note", text)
 
 
 def ask(tx: Tx, ctx: Ctx, run_id: str, question: str, claim_token: str | None) -> tuple[Row, Row]:
-    """The agent holding ``run_id`` asks a person a question: the task waits for input (its run
-    stays live; the lease is renewed, as by a heartbeat)."""
+    """The agent holding ``run_id`` asks a person a question (a ``question`` on the run's channel):
+    the task waits for input (its run stays live; the lease is renewed, as by a heartbeat)."""
     if not question.strip():
         raise InvalidInput("question must not be empty")
     run = load_own_live_run(tx, ctx, run_id, claim_token, "ask for input on")
@@ -332,14 +320,7 @@ def ask(tx: Tx, ctx: Ctx, run_id: str, question: str, claim_token: str | None) -
         raise Conflict(f"task {task['id']} is already awaiting input: wait for the answer")
     if task["status"] != "in_progress":
         raise Conflict(f"task {task['id']} is {task['status']}: only a running task can wait for input")
-    seconds = float(run["lease_seconds"] or 300)
-    tx.run_update(run_id, {"lease_until": ctx.now + seconds, "heartbeat_at": ctx.now, "status": "running",
-                           "last_event_type": "run.awaiting_input", "last_activity_at": ctx.now},
-                  expect_status=LIVE)
-    msg = _message(tx, ctx, task["id"], run_id, "agent", "question", question)
-    task = task_ops.set_awaiting_input(tx, ctx, task, True, run_id=run_id, payload={
-        "message_id": msg["id"], "sequence": msg["sequence"], "role": "agent", "question": question})
-    return msg, task
+    return channels.append(tx, ctx, run, task, "question", question, role="agent")
 
 
 def agent_messages(tx: Tx, ctx: Ctx, run_id: str, after: int, role: str | None) -> Row:

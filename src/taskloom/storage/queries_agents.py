@@ -1,4 +1,5 @@
-"""Queries for the agent registry, messages and webhooks (seed 002). Mixed into ``Tx``."""
+"""Queries for the agent registry and webhooks (seed 002). Mixed into ``Tx``. (Its conversation
+is the run's coordination channel: queries_channels.py.)"""
 
 from __future__ import annotations
 
@@ -114,31 +115,6 @@ class AgentQueries:
             f"SELECT * FROM tasks WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC"
             " LIMIT :limit OFFSET :offset",
             params,
-        )
-
-    # -- messages -----------------------------------------------------------------
-    def message_insert(self, row: Row) -> Row:
-        """Insert with the task's next sequence (callers hold the task row lock)."""
-        row = dict(row)
-        row["sequence"] = int(self._scalar(
-            "SELECT COALESCE(MAX(sequence), 0) + 1 AS n FROM agent_messages WHERE task_id = :t", {"t": row["task_id"]}
-        ))
-        self._exec(insert_statement("agent_messages", row), row)
-        return row
-
-    def messages_of_task(self, task_id: str, *, after_sequence: int = 0, role: str | None = None,
-                         limit: int = 1000) -> list[Row]:
-        params: dict[str, Any] = {"t": task_id, "after": after_sequence, "limit": limit}
-        where = "task_id = :t AND sequence > :after"
-        if role is not None:
-            params["role"] = role
-            where += " AND role = :role"
-        return self._rows(f"SELECT * FROM agent_messages WHERE {where} ORDER BY sequence LIMIT :limit", params)
-
-    def last_question(self, task_id: str) -> Row | None:
-        return self._one(
-            "SELECT * FROM agent_messages WHERE task_id = :t AND kind = 'question' ORDER BY sequence DESC LIMIT 1",
-            {"t": task_id},
         )
 
     # -- webhook outbox ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from taskloom.storage.base import Notice
 from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
+from taskloom.storage.queries_channels import ChannelQueries
 from taskloom.storage.queries_schedules import ScheduleQueries
 from taskloom.storage.queries_usage import UsageQueries
 from taskloom.storage.queries_work_queues import WorkQueueQueries
@@ -37,7 +38,8 @@ RUN_COLUMNS = frozenset(
     required_capabilities available_at queued_at claimed_at started_at ended_at heartbeat_at lease_until
     lease_seconds timeout_at deadline dedupe_key claimed_by_kind claimed_by_ref claim_token_hash session_id
     idempotency_key terminal_key origin_kind origin_ref metadata result error input_tokens output_tokens total_cost
-    cost_currency tool_call_count turn_count last_event_type last_activity_at model provider""".split()
+    cost_currency tool_call_count turn_count last_event_type last_activity_at model provider
+    channel_activity_at""".split()
 )
 LIVE_RUN_STATUSES = ("claimed", "starting", "running")
 EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "actor_ref", "origin_kind",
@@ -55,7 +57,8 @@ def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
     return "(" + ", ".join(names) + ")"
 
 
-class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries):
+class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
+         ChannelQueries):
     """One transaction. Engine code calls only the named methods below."""
 
     dialect = "sql"
