@@ -52,11 +52,17 @@ def serve(
     if workers > 1 and not settings.database_url.startswith(("postgresql:", "postgres:")):
         raise typer.BadParameter("--workers > 1 needs PostgreSQL: SQLite is served by one process")
     typer.echo(f"Taskloom on http://{host}:{port} (database: {settings.database_url.split('@')[-1]})", err=True)
+    # Shutdown budget: most of it for open requests (long-polls end at once), the rest for the
+    # background services' last pass and closing the database.
+    graceful = max(1, int(settings.shutdown_seconds * 0.7))
     options: dict[str, object] = dict(
-        host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=10,
+        host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=graceful,
         loop="uvloop" if _has("uvloop") else "asyncio", http="httptools" if _has("httptools") else "h11",
     )
     if workers == 1:
+        from taskloom.api.shutdown import exit_cleanly_on_signal
+
+        exit_cleanly_on_signal()
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
         return
     # Worker processes build their own app from the environment: pass the settings on.

@@ -31,6 +31,8 @@ class Settings:
     webhook_poll_seconds: float = 0.5
     # A write function running longer than this is logged and makes /readyz answer 503.
     write_timeout_seconds: float = 5.0
+    # Operations (issue #12).
+    shutdown_seconds: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
 
     def apply_to_env(self) -> None:
@@ -61,4 +63,5 @@ class Settings:
             webhook_timeout_seconds=_float("TASKLOOM_WEBHOOK_TIMEOUT_SECONDS", 10.0),
             webhook_poll_seconds=_float("TASKLOOM_WEBHOOK_POLL_SECONDS", 0.5),
             write_timeout_seconds=_float("TASKLOOM_WRITE_TIMEOUT_SECONDS", 5.0),
+            shutdown_seconds=_float("TASKLOOM_SHUTDOWN_SECONDS", 10.0),
         )

@@ -14,10 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskloom import __version__
 from taskloom.api.deps import JSONResponse
+from taskloom.api.shutdown import drain_on_signal
 from taskloom.clock import Clock
 from taskloom.config import Settings
 from taskloom.domain.errors import TaskloomError
 from taskloom.engine.engine import Engine, Service
+from taskloom.engine.health import readiness
 from taskloom.engine.rescuer import LeaseRescuer
 from taskloom.storage import open_storage
 
@@ -104,10 +106,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage.migrate()
         await engine.start(run_services=run_services)
+        restore_signals = drain_on_signal(engine)
         try:
             yield
         finally:
-            await engine.stop()
+            restore_signals()
+            await engine.stop(timeout=max(1.0, settings.shutdown_seconds / 4))
 
     app = FastAPI(
         title="Taskloom",
@@ -147,8 +151,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
-        # No token: an orchestrator probes it. 503 while a check fails (e.g. a stuck writer).
-        problems = engine.readiness_problems()
+        # No token: an orchestrator probes it. 503 while a check fails (the database does not
+        # answer or lacks a migration, shutting down, a stuck writer; see engine/health.py).
+        problems = await readiness(engine)
         if problems:
             return JSONResponse({"error": "; ".join(problems), "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready"})

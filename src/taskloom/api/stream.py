@@ -49,6 +49,9 @@ async def task_event_stream(engine: Engine, actor: Actor, task_id: str, after: i
             continue
         if await request.is_disconnected():
             return
+        if engine.draining:
+            yield b": server shutting down, reconnect\n\n"
+            return
         remaining = keepalive - (time.monotonic() - last_sent)
         woke = await engine.wait_for_task(task_id, max(0.05, min(remaining, 1.0)))
         if not woke and time.monotonic() - last_sent >= keepalive:

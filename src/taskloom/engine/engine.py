@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from taskloom.clock import Clock
 from taskloom.domain.actors import SYSTEM, Actor
+from taskloom.domain.errors import Unavailable
 from taskloom.engine.context import Ctx
 from taskloom.storage import Storage
 from taskloom.storage.base import RUNS_CHANGED
@@ -42,6 +43,9 @@ class Engine:
         self.services: list[Service] = list(services or [])
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        # Set when the server is shutting down: long-polls answer "nothing" at once and
+        # streams close, so in-flight requests finish quickly.
+        self.draining = False
         self.extras: dict[str, Any] = {}
         self.write_timeout_seconds = write_timeout_seconds
         # Write functions running now: key -> (operation name, monotonic start). Filled on
@@ -115,15 +119,21 @@ class Engine:
             for service in self.services:
                 self._tasks.append(asyncio.create_task(self._loop(service), name=f"taskloom-{service.name}"))
 
-    async def stop(self) -> None:
+    def begin_drain(self) -> None:
+        """Shutdown has begun: wake every long-poll and stream so they answer and end."""
+        if not self.draining:
+            self.draining = True
+            self.storage.hub.publish([("*", "*")])
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop the services after their current pass (cancelled past ``timeout``), then close storage."""
         self._stopping.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in late:
+                log.warning("background service %s did not finish its pass in time; cancelled", task.get_name())
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.storage.close()
 
@@ -133,6 +143,8 @@ class Engine:
                 await service.tick(self)
             except asyncio.CancelledError:
                 raise
+            except Unavailable as exc:  # the database is down: say so once a tick, no traceback
+                log.warning("background service %s skipped a pass: %s", service.name, exc.message)
             except Exception:  # noqa: BLE001 - a service must outlive one bad tick
                 log.exception("background service %s failed a tick", service.name)
             try:
@@ -161,7 +173,7 @@ class Engine:
                 if found is not None:
                     return found
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or woken is None:
+                if remaining <= 0 or woken is None or self.draining:
                     return None
                 await asyncio.wait((woken,), timeout=min(remaining, 1.0))
             finally:

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from taskloom.domain.errors import InvalidInput
+from taskloom.domain.errors import InvalidInput, Unavailable
 from taskloom.storage.base import Storage
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.sql import Row, Tx
@@ -31,6 +31,9 @@ _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _SQL_CACHE: dict[str, str] = {}
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 MIGRATION_LOCK = 7_243_118_001
+CONNECT_TIMEOUT = 2  # seconds to open a connection
+POOL_WAIT = 3.0  # seconds a request waits for a pooled connection
+RECONNECT_GIVE_UP = 2.0
 
 
 def _pg_sql(sql: str) -> str:
@@ -113,6 +116,7 @@ class PostgresStorage(Storage):
         self._listener: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = threading.Event()
+        self._checking = threading.Event()
         self._notifier = _Notifier(self.url, self._closing)
 
     def migrate(self) -> list[str]:
@@ -145,8 +149,13 @@ class PostgresStorage(Storage):
             self.url,
             min_size=2,
             max_size=self._pool_size,
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            kwargs={"row_factory": dict_row, "autocommit": False, "connect_timeout": CONNECT_TIMEOUT},
             open=False,
+            # During an outage a request waits at most this long for a connection, then gets 503.
+            timeout=POOL_WAIT,
+            # Give up a reconnection loop quickly: the next request starts a fresh one at once,
+            # instead of waiting out an exponential backoff after the database is back.
+            reconnect_timeout=RECONNECT_GIVE_UP,
         )
         await asyncio.to_thread(self._pool.open, True, 30)
         self._threads = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="taskloom-pg")
@@ -176,7 +185,7 @@ class PostgresStorage(Storage):
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._read_call, fn)
 
     def _write_call(self, fn: Callable[[Tx], T]) -> T:
-        with _bad_values_are_input_errors():
+        with self._unavailable_is_503(), _bad_values_are_input_errors():
             return self._write_with_retries(fn)
 
     def _write_with_retries(self, fn: Callable[[Tx], T]) -> T:
@@ -203,9 +212,34 @@ class PostgresStorage(Storage):
 
     def _read_call(self, fn: Callable[[Tx], T]) -> T:
         assert self._pool is not None
-        with _bad_values_are_input_errors(), self._pool.connection() as conn:
+        with self._unavailable_is_503(), _bad_values_are_input_errors(), self._pool.connection() as conn:
             with conn.transaction():
                 return fn(PostgresTx(conn, readonly=True))
+
+    @contextmanager
+    def _unavailable_is_503(self) -> Iterator[None]:
+        """A lost or refused connection answers 503 ``database unavailable`` (never a 500 or a hang).
+        The first loss also checks every idle connection in the background, so connections to a
+        restarted server are replaced at once rather than one failed request each."""
+        try:
+            yield
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            if isinstance(exc, RETRYABLE):
+                raise
+            if not self._checking.is_set() and self._pool is not None and not self._closing.is_set():
+                self._checking.set()
+                threading.Thread(target=self._check_pool, name="taskloom-pg-check", daemon=True).start()
+            log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise Unavailable("database unavailable") from exc
+
+    def _check_pool(self) -> None:
+        try:
+            if self._pool is not None:
+                self._pool.check()
+        except Exception:  # noqa: BLE001 - best effort; requests find bad connections anyway
+            pass
+        finally:
+            self._checking.clear()
 
     async def _listen(self) -> None:
         """Forward NOTIFYs (from any process on this database) to the local hub."""
