@@ -26,10 +26,18 @@ def test_signal_answers_long_polls_and_exits_zero(tmp_path: Any, sig: signal.Sig
         answers: list[tuple[int, float]] = []
         stream_tail: list[str] = []
 
+        waiting = threading.Barrier(6)
+
         def poll(i: int) -> None:
-            r = httpx.post(srv.base_url + "/api/agent/tasks/claim-next", json={"wait_seconds": 30},
-                           headers=srv.auth(f"agent-{i}", kind="agent_session", role="agent"), timeout=90)
-            answers.append((r.status_code, time.monotonic()))
+            with httpx.Client(base_url=srv.base_url, timeout=90) as http:
+                http.get("/healthz")  # connected: the long-poll below goes out on this connection at once
+                waiting.wait()
+                try:
+                    r = http.post("/api/agent/tasks/claim-next", json={"wait_seconds": 30},
+                                  headers=srv.auth(f"agent-{i}", kind="agent_session", role="agent"))
+                    answers.append((r.status_code, time.monotonic()))
+                except httpx.HTTPError as exc:
+                    answers.append((repr(exc), time.monotonic()))  # type: ignore[arg-type]
 
         def watch() -> None:
             with httpx.stream("GET", srv.base_url + f"/api/tasks/{task_id}/stream", headers=admin,
@@ -40,7 +48,8 @@ def test_signal_answers_long_polls_and_exits_zero(tmp_path: Any, sig: signal.Sig
         threads = [threading.Thread(target=poll, args=(i,)) for i in range(5)] + [threading.Thread(target=watch)]
         for t in threads:
             t.start()
-        time.sleep(1.0)  # all waiting now
+        waiting.wait(30)
+        time.sleep(1.5)  # the five requests are sent and waiting in the server
         sent = time.monotonic()
         srv.proc.send_signal(sig)
         for t in threads:

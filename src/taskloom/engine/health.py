@@ -16,7 +16,7 @@ from taskloom.storage.migrations import migration_files
 if TYPE_CHECKING:
     from taskloom.engine.engine import Engine
 
-DATABASE_TIMEOUT = 3.0
+DATABASE_TIMEOUT = 4.0  # longer than the PostgreSQL pool wait, which answers "unavailable" first
 
 
 async def database_problem(engine: Engine) -> str | None:
