@@ -112,14 +112,16 @@ def test_awaiting_input_round_trip(api: Api) -> None:
     assert r.json()["task"]["status"] == "awaiting_input" and r.json()["message"]["role"] == "agent"
     s = status(api, task_id)
     assert s["status"] == "awaiting_input" and s["question"] == "Aisle or window?"
-    # The core sees a task blocked on a human: the dashboard and the inbox's blocked lane say so.
+    # The core sees a task blocked on a human: the dashboard and the inbox's questions lane say so.
     assert core(api, task_id)["status"] == "blocked" and core(api, task_id)["blocked_reason"] == "awaiting_input"
     dash = api.get("/api/observe/tasks/dashboard").json()["dashboard"]
     assert dash["cards"]["blocked"]["awaiting_input"] == 1
-    inbox = api.get("/api/observe/tasks/inbox?lane=blocked", headers=MEMBER).json()["inbox"]
-    items = inbox["groups"][0]["items"]
-    assert [i["task"]["id"] for i in items] == [task_id]
+    inbox = api.get("/api/observe/tasks/inbox", headers=MEMBER).json()["inbox"]
+    lanes = {g["lane"]: g["items"] for g in inbox["groups"]}
+    items = lanes["questions"]
+    assert [i["task"]["id"] for i in items] == [task_id] and lanes["blocked"] == []
     assert items[0]["blocking_reason"] == "awaiting input from a person"
+    assert items[0]["question"] == "Aisle or window?"
     assert [x["status"] for x in api.get("/api/agents/bot/tasks?status=awaiting_input").json()["tasks"]] == [
         "awaiting_input"]
     # A second question while waiting is refused.

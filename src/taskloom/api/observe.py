@@ -15,8 +15,8 @@ from taskloom.storage.sql import Row, Tx
 
 router = APIRouter(prefix="/api/observe/tasks", tags=["observe"], responses=ERRORS)
 TASK_STATUSES = ("draft", "pending", "blocked", "ready", "in_progress", "completed", "failed", "canceled")
-LANES = ("my_work", "approvals", "failed_runs", "blocked", "archived")
-Lane = Literal["my_work", "approvals", "failed_runs", "blocked", "archived"]
+LANES = ("my_work", "approvals", "questions", "failed_runs", "blocked", "archived")
+Lane = Literal["my_work", "approvals", "questions", "failed_runs", "blocked", "archived"]
 
 
 def _filters(actor: Any, **given: Any) -> Row:
@@ -194,6 +194,12 @@ def _blocking_text(tx: Tx, task: Row) -> str | None:
     return None
 
 
+def _question(tx: Tx, task: Row) -> str | None:
+    """The agent's latest question on a task that awaits input."""
+    asked = tx.last_question(task["id"])
+    return asked["body"] if asked else None
+
+
 def inbox(tx: Tx, ctx: Ctx, filters: Row, lane: str | None, unread_only: bool, query: str | None,
           limit: int) -> Row:
     me = ctx.actor
@@ -202,6 +208,7 @@ def inbox(tx: Tx, ctx: Ctx, filters: Row, lane: str | None, unread_only: bool, q
     lane_filters: dict[str, Row] = {
         "my_work": {**filters, "owner_kind": me.kind, "owner_ref": me.ref, "status_in": open_statuses},
         "approvals": {**filters, "approval_state": "pending", "status_in": open_statuses},
+        "questions": {**filters, "status": "blocked", "blocked_reason": "awaiting_input"},
         "failed_runs": {**filters, "status": "failed"},
         "blocked": {**filters, "status": "blocked"},
     }
@@ -222,8 +229,8 @@ def inbox(tx: Tx, ctx: Ctx, filters: Row, lane: str | None, unread_only: bool, q
                                       order="priority")
             candidates = [t for t in candidates
                           if not (triage.get(t["id"], {}).get("archived") or triage.get(t["id"], {}).get("dismissed"))]
-            if name == "blocked":
-                candidates = [t for t in candidates if t["blocked_reason"] != "approval"]
+            if name == "blocked":  # approvals and questions have their own lanes
+                candidates = [t for t in candidates if t["blocked_reason"] not in ("approval", "awaiting_input")]
         latest_runs = tx.latest_runs_of_tasks([t["id"] for t in candidates])
         items = []
         for t in candidates:
@@ -236,6 +243,7 @@ def inbox(tx: Tx, ctx: Ctx, filters: Row, lane: str | None, unread_only: bool, q
                 "approval_state": t["approval_state"],
                 "blocking_reason": _blocking_text(tx, t),
                 "lane": name,
+                "question": _question(tx, t) if name == "questions" else None,
                 "latest_activity_at": views.iso(t["last_activity_at"]),
                 "run": views.run_summary(latest_runs.get(t["id"]), t["max_attempts"]),
                 "task": views.task_ref(t),

@@ -483,6 +483,7 @@ class InboxItemOut(BaseModel):
     approval_state: str
     blocking_reason: str | None
     lane: str
+    question: str | None = None
     latest_activity_at: str | None
     run: RunSummaryOut | None
     task: TaskRef

@@ -17,6 +17,7 @@ from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
 from taskloom.storage.queries_channels import ChannelQueries
+from taskloom.storage.queries_observe import ObserveQueries
 from taskloom.storage.queries_ops import OpsQueries
 from taskloom.storage.queries_schedules import ScheduleQueries
 from taskloom.storage.queries_usage import UsageQueries
@@ -59,7 +60,7 @@ def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
 
 
 class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
-         ChannelQueries, OpsQueries):
+         ChannelQueries, OpsQueries, ObserveQueries):
     """One transaction. Engine code calls only the named methods below."""
 
     dialect = "sql"
