@@ -112,6 +112,10 @@ def test_answer_an_agents_question(page: Any, live: Live) -> None:
     read = live.call("GET", f"/api/agent/tasks/{run_id}/messages?role=user", token=token)
     assert [m["message"] for m in read["messages"]] == ["Window, please"]
     assert read["awaiting_input"] is False
+    # The task page shows the conversation.
+    page.goto(f"/ui/tasks/{task['id']}")
+    page.locator(".msg.agent", has_text="Aisle or window?").wait_for()
+    page.locator(".msg.user", has_text="Window, please").wait_for()
 
 
 def test_retry_a_failed_task_and_cancel_another(page: Any, live: Live) -> None:
@@ -325,3 +329,58 @@ def test_tasks_queues_schedules_usage_and_a_screenshot_of_every_view(page: Any, 
     page.screenshot(path=str(artifacts / "signin.png"))
     for name in ("inbox", "tasks", "queues", "schedules", "usage", "agents", "signin"):
         assert (artifacts / f"{name}.png").stat().st_size > 5000
+
+
+def test_triage_read_dismiss_archive(page: Any, live: Live) -> None:
+    alice = live.server.token("alice", role="member")
+    mine = [live.call("POST", "/api/tasks", {"title": f"triage {n} {uid()}", "owner": {"kind": "human", "ref": "alice"},
+                                             "start": False})["task"] for n in range(3)]
+    sign_in(page, alice)
+    read, dismissed, archived = mine
+    item = inbox_item(page, "my_work", read)
+    assert "unread" in (item.get_attribute("class") or "")
+    item.get_by_role("button", name="Mark read").click()
+    page.locator(f"#lane-my_work li.item:not(.unread)[data-task='{read['id']}']").wait_for()
+    inbox_item(page, "my_work", dismissed).get_by_role("button", name="Dismiss").click()
+    page.locator(f"li.item[data-task='{dismissed['id']}']").wait_for(state="detached")
+    inbox_item(page, "my_work", archived).get_by_role("button", name="Archive").click()
+    page.locator(f"li.item[data-task='{archived['id']}']").wait_for(state="detached")
+    box = live.call("GET", "/api/observe/tasks/inbox", token=alice)["inbox"]
+    lanes = {g["lane"]: {i["task"]["id"]: i for i in g["items"]} for g in box["groups"]}
+    assert lanes["my_work"][read["id"]]["unread"] is False
+    assert dismissed["id"] not in lanes["my_work"] and archived["id"] in lanes["archived"]
+    page.get_by_role("link", name="Archived").click()
+    inbox_item(page, "archived", archived)
+
+
+def test_polls_at_most_every_5_s_and_not_while_hidden(browser: Any, live: Live) -> None:
+    context = browser.new_context(base_url=live.url)
+    page = context.new_page()
+    page.clock.install()
+    page.clock.pause_at(time.time() + 1)  # timers fire only when the test moves the clock
+    polls: list[str] = []
+    page.on("request", lambda req: polls.append(req.url) if "/api/observe/queues" in req.url else None)
+    sign_in(page, live.admin, "/ui/queues")
+    page.locator("main table, main p.muted").first.wait_for()
+    page.wait_for_timeout(300)
+    assert len(polls) == 1
+    page.clock.run_for(4800)
+    page.wait_for_timeout(300)
+    assert len(polls) == 1  # not before 5 s
+    page.clock.run_for(400)
+    page.wait_for_timeout(300)
+    assert len(polls) == 2
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    page.clock.run_for(30_000)
+    page.wait_for_timeout(300)
+    assert len(polls) == 2  # hidden: no polling
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'visible'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    page.wait_for_timeout(300)
+    assert len(polls) == 3  # visible again: refreshed at once
+    context.close()

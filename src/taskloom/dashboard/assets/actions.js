@@ -8,7 +8,8 @@ const CLOSED = new Set(["completed", "failed", "canceled"]);
 const enc = encodeURIComponent;
 
 /**
- * Buttons for one task. state: {task, approvalPending, awaitingInput, triage}; app: {flash, refresh}.
+ * Buttons for one task. state: {task, approvalPending, awaitingInput, runId (the live run), triage, unread};
+ * app: {flash, refresh}.
  */
 export function taskActions(state, app) {
   const { task } = state;
@@ -39,11 +40,12 @@ export function taskActions(state, app) {
       onclick: () => { confirm.hidden = false; reason.focus(); },
     }, "Reject"), confirm);
   }
-  if (state.awaitingInput && task.owner && task.owner.kind === "agent_session") {
+  if (state.awaitingInput && state.runId) {
+    // The answer goes on the run's coordination channel, where the agent reads it.
     const text = h("textarea", { rows: 2, "aria-label": `Answer to ${name}`, placeholder: "Your answer to the agent" });
     box.append(h("div", { class: "answer" }, text, button("Answer", () => {
       if (!text.value.trim()) throw new api.ApiError(400, "write an answer first");
-      return api.post(`/api/agents/${enc(task.owner.ref)}/tasks/${enc(task.id)}/messages`, { message: text.value });
+      return api.post(`/api/task-runs/${enc(state.runId)}/messages`, { kind: "answer", body: text.value });
     }, "primary")));
   }
   if (task.status === "failed") {

@@ -106,6 +106,7 @@ async function refresh() {
     else flash(err.message, "error");
   }
   updateUnread();
+  schedulePoll();
 }
 
 // The unread count in the navigation comes from the inbox API, like the inbox lanes.
@@ -130,10 +131,16 @@ function busy() {
   return Boolean(main && [...main.querySelectorAll(".confirm")].some((c) => !c.hidden));
 }
 
-setInterval(() => {
-  if (document.visibilityState !== "visible" || !current || current.live || busy()) return;
-  refresh();
-}, POLL_MS);
+// The next poll is 5 s after the last refresh: a view change or a visit back to the tab
+// refreshes at once and starts the wait again, so the API is never asked twice within 5 s.
+let pollTimer = null;
+function schedulePoll() {
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(() => {
+    if (document.visibilityState !== "visible" || !current || current.live || busy()) schedulePoll();
+    else refresh();
+  }, POLL_MS);
+}
 
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && current && !current.live) refresh();

@@ -31,6 +31,7 @@ function itemView(item, app) {
     detail(item),
     taskActions({
       task: t, approvalPending: item.approval_state === "pending", awaitingInput: item.lane === "questions",
+      runId: item.run && item.run.id,
       triage: item.triage, unread: item.unread,
     }, app));
 }

@@ -51,11 +51,10 @@ function depsView(refs) {
 }
 
 function messagesView(messages) {
-  if (messages === null) return h("p", { class: "muted" }, "This task has no conversation (it is not a task sent to an agent).");
   if (!messages.length) return h("p", { class: "muted" }, "No messages yet.");
   return h("ol", { class: "messages" }, messages.map((m) => h("li", { class: `msg ${m.role}` },
-    h("span", { class: "muted" }, `${actorText(m.sender)} · ${m.kind} · ${localTime(m.created_at)}`),
-    h("p", {}, m.message))));
+    h("span", { class: "muted" }, `#${m.sequence} ${m.kind} from ${actorText(m.sender)} · ${localTime(m.created_at)}`),
+    h("p", {}, m.body))));
 }
 
 function eventView(item) {
@@ -67,14 +66,10 @@ function eventView(item) {
     payload ? h("code", { class: "payload" }, payload) : null);
 }
 
-async function loadMessages(t) {
-  if (!t.owner || t.owner.kind !== "agent_session") return null;
-  try {
-    return (await api.get(`/api/agents/${enc(t.owner.ref)}/tasks/${enc(t.id)}/messages`)).messages;
-  } catch (err) {
-    if (err.status === 404) return null; // owned by an agent that is not registered
-    throw err;
-  }
+// Every run has a coordination channel; the task's conversation is their messages, in order.
+async function loadMessages(runs) {
+  const lists = await Promise.all(runs.slice(-10).map((r) => api.get(`/api/task-runs/${enc(r.id)}/messages`, { limit: 1000 })));
+  return lists.flatMap((x) => x.messages).sort((a, b) => a.sequence - b.sequence);
 }
 
 export function mount({ main, id, app }) {
@@ -96,7 +91,7 @@ export function mount({ main, id, app }) {
     const t = d.task;
     const [tree, messages, usage] = await Promise.all([
       api.get(`/api/tasks/${enc(id)}/tree`).then((x) => x.tree),
-      loadMessages(t),
+      loadMessages(d.runs),
       Promise.all(d.runs.slice(-10).map((r) => api.get(`/api/task-runs/${enc(r.id)}`).then((x) => [r.id, x.run.summary])))
         .then(Object.fromEntries),
     ]);
@@ -105,7 +100,8 @@ export function mount({ main, id, app }) {
       h("h1", {}, h("span", { class: "muted" }, `${t.identifier} `), t.title),
       taskActions({
         task: t, approvalPending: t.approval_state === "pending",
-        awaitingInput: t.status === "blocked" && t.blocked_reason === "awaiting_input", triage: null, unread: true,
+        awaitingInput: t.status === "blocked" && t.blocked_reason === "awaiting_input",
+        runId: (d.runs.find((r) => ["claimed", "starting", "running"].includes(r.status)) || {}).id, triage: null, unread: true,
       }, { ...app, refresh }));
     clear(detail).append(
       section("Details", fields(t), t.description ? h("p", { class: "description" }, t.description) : null),
