@@ -24,6 +24,7 @@ bench: $(STAMP)
 	-$(PY) bench/run.py $(BENCH_ARGS)
 	-$(PY) bench/backlogs.py
 	-$(PY) bench/usage.py
+	-$(PY) bench/output.py
 	$(PY) bench/schedules.py
 
 lint: $(STAMP)

@@ -10,6 +10,7 @@ from typing import Any
 
 from taskloom.api import views
 from taskloom.engine.context import Ctx, load_visible_task
+from taskloom.engine.output import OUTPUT_EVENT
 from taskloom.storage.sql import Row, Tx
 
 
@@ -36,7 +37,7 @@ def task_detail(tx: Tx, ctx: Ctx, task_id: str, *, event_limit: int = 200) -> Ro
     deps = tx.dependencies_of([task_id])
     dep_tasks = tx.tasks_get_many([d["depends_on_task_id"] for d in deps])
     events = tx.events_of_task(task_id, after_sequence=max(0, int(task["event_seq"]) - event_limit),
-                               limit=event_limit)
+                               limit=event_limit, exclude_type=OUTPUT_EVENT)
     return {
         "task": views.task_record(task),
         "summary": summary,
@@ -68,9 +69,12 @@ def tree(tx: Tx, ctx: Ctx, task_id: str) -> Row:
     return {"root": node(nodes[0]), "descendants": [node(n) for n in nodes[1:]]}
 
 
-def timeline(tx: Tx, ctx: Ctx, task_id: str, *, after_sequence: int, limit: int) -> list[Row]:
+def timeline(tx: Tx, ctx: Ctx, task_id: str, *, after_sequence: int, limit: int,
+             include_output: bool = False) -> list[Row]:
     task = load_visible_task(tx, ctx, task_id)
-    return timeline_items(tx, task, tx.events_of_task(task_id, after_sequence=after_sequence, limit=limit))
+    events = tx.events_of_task(task_id, after_sequence=after_sequence, limit=limit,
+                               exclude_type=None if include_output else OUTPUT_EVENT)
+    return timeline_items(tx, task, events)
 
 
 def timeline_items(tx: Tx, task: Row, events: list[Row]) -> list[Row]:

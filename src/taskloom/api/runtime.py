@@ -260,9 +260,12 @@ async def remove_dependency(task_id: str, depends_on_id: str, engine: EngineDep,
 @router.get("/{task_id}/timeline", response_model=TimelineEnvelope, summary="Get one task timeline")
 async def get_timeline(task_id: str, engine: EngineDep, actor: CurrentActor,
                        after_sequence: int = Query(default=0, ge=0, le=2**62),
-                       limit: int = Query(default=100, ge=1, le=1000)) -> Response:
+                       limit: int = Query(default=100, ge=1, le=1000),
+                       include_output: bool = Query(default=False, description="Also run.output events (streamed"
+                                                    " output chunks)")) -> Response:
     items = await engine.read(
-        actor, lambda tx, ctx: read_models.timeline(tx, ctx, task_id, after_sequence=after_sequence, limit=limit)
+        actor, lambda tx, ctx: read_models.timeline(tx, ctx, task_id, after_sequence=after_sequence, limit=limit,
+                                                    include_output=include_output)
     )
     return ok({"timeline": items})
 

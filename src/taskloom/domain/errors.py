@@ -37,3 +37,7 @@ class Conflict(TaskloomError):
 
 class Unavailable(TaskloomError):
     status_code = 503
+
+
+class TooLarge(TaskloomError):
+    status_code = 413

@@ -19,6 +19,7 @@ from taskloom.storage.queries_backlogs import BacklogQueries
 from taskloom.storage.queries_channels import ChannelQueries
 from taskloom.storage.queries_observe import ObserveQueries
 from taskloom.storage.queries_ops import OpsQueries
+from taskloom.storage.queries_output import OutputQueries
 from taskloom.storage.queries_schedules import ScheduleQueries
 from taskloom.storage.queries_usage import UsageQueries
 from taskloom.storage.queries_work_queues import WorkQueueQueries
@@ -41,7 +42,7 @@ RUN_COLUMNS = frozenset(
     lease_seconds timeout_at deadline dedupe_key claimed_by_kind claimed_by_ref claim_token_hash session_id
     idempotency_key terminal_key origin_kind origin_ref metadata result error input_tokens output_tokens total_cost
     cost_currency tool_call_count turn_count last_event_type last_activity_at model provider
-    channel_activity_at""".split()
+    channel_activity_at output_length output_bytes""".split()
 )
 LIVE_RUN_STATUSES = ("claimed", "starting", "running")
 EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "actor_ref", "origin_kind",
@@ -60,7 +61,7 @@ def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
 
 
 class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
-         ChannelQueries, OpsQueries, ObserveQueries):
+         ChannelQueries, OpsQueries, ObserveQueries, OutputQueries):
     """One transaction. Engine code calls only the named methods below."""
 
     dialect = "sql"
@@ -405,11 +406,14 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         self.notify(("task", row["task_id"]))
         self._exec(_EVENT_INSERT, {c: row.get(c) for c in EVENT_COLUMNS})
 
-    def events_of_task(self, task_id: str, *, after_sequence: int = 0, limit: int = 1000) -> list[Row]:
-        return self._rows(
-            "SELECT * FROM events WHERE task_id = :id AND sequence > :after ORDER BY sequence LIMIT :limit",
-            {"id": task_id, "after": after_sequence, "limit": limit},
-        )
+    def events_of_task(self, task_id: str, *, after_sequence: int = 0, limit: int = 1000,
+                       exclude_type: str | None = None) -> list[Row]:
+        params: dict[str, Any] = {"id": task_id, "after": after_sequence, "limit": limit}
+        where = "task_id = :id AND sequence > :after"
+        if exclude_type is not None:
+            params["ex"] = exclude_type
+            where += " AND event_type <> :ex"
+        return self._rows(f"SELECT * FROM events WHERE {where} ORDER BY sequence LIMIT :limit", params)
 
     def latest_event_at(self) -> float | None:
         value = self._scalar("SELECT MAX(created_at) AS t FROM events")

@@ -1,0 +1,41 @@
+"""Streamed run output: POST /api/agent/tasks/{run_id}/output, GET /api/task-runs/{id}/output
+(issue 16; docs/api/agent-native.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+from pydantic import Field
+
+from taskloom.api.auth import CurrentActor
+from taskloom.api.deps import EngineDep, ok
+from taskloom.api.schemas import ERRORS, Body
+from taskloom.engine import output as output_ops
+from taskloom.engine.context import Ctx
+from taskloom.storage.sql import Row, Tx
+
+router = APIRouter(tags=["runs"], responses=ERRORS)
+
+
+class OutputChunk(Body):
+    chunk: str = Field(description="Text to append; at most 64 KB (UTF-8) per call, 10 MB per run")
+    claim_token: str | None = None
+
+
+@router.post("/api/agent/tasks/{run_id}/output", tags=["agent"], summary="Append streamed output to a claimed run",
+             responses={413: {"description": "Over 64 KB in this call or 10 MB for the run"}})
+async def post_output(run_id: str, body: OutputChunk, engine: EngineDep, actor: CurrentActor) -> Response:
+    size = output_ops.check_chunk(body.chunk)  # before the write: a refused chunk never holds the writer
+
+    def op(tx: Tx, ctx: Ctx) -> Row:
+        run = output_ops.append(tx, ctx, run_id, body.chunk, size, body.claim_token)
+        return {"run_id": run_id, "offset": int(run["output_length"]) - len(body.chunk), "length": len(body.chunk),
+                "next_offset": int(run["output_length"]), "total_bytes": int(run["output_bytes"])}
+
+    return ok(await engine.write(actor, op))
+
+
+@router.get("/api/task-runs/{run_id}/output", summary="Read a run's streamed output after an offset")
+async def get_output(run_id: str, engine: EngineDep, actor: CurrentActor,
+                     after_offset: int = Query(default=0, ge=0, le=2**62,
+                                               description="Characters already read")) -> Response:
+    return ok(await engine.read(actor, lambda tx, ctx: output_ops.read(tx, ctx, run_id, after_offset)))
