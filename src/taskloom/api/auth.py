@@ -22,8 +22,10 @@ import jwt
 from fastapi import Depends, Request
 
 from taskloom.domain.actors import ACTOR_KINDS, ROLES, SYSTEM, Actor
-from taskloom.domain.errors import Forbidden, Unauthorized
+from taskloom.domain.errors import Unauthorized
 from taskloom.engine import api_keys as key_ops
+from taskloom.engine.authorization import require_admin as require_admin  # the role rules: engine/authorization.py
+from taskloom.engine.authorization import require_not_agent as require_not_agent
 from taskloom.engine.engine import Engine
 
 ALGORITHM = "HS256"
@@ -182,13 +184,3 @@ def _token_exp(token: str) -> float | None:
 
 
 CurrentActor = Annotated[Actor, Depends(authenticate)]
-
-
-def require_admin(actor: Actor, action: str) -> None:
-    if not actor.is_admin:
-        raise Forbidden(f"only admins may {action}")
-
-
-def require_not_agent(actor: Actor, action: str) -> None:
-    if actor.role == "agent":
-        raise Forbidden(f"agents may not {action}")

@@ -18,10 +18,9 @@ from taskloom.api.auth import CurrentActor, require_admin
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS
 from taskloom.domain import backlog_status as bs
-from taskloom.domain.actors import Actor
 from taskloom.domain.backlog_ids import check_agent_id
-from taskloom.domain.errors import Forbidden
 from taskloom.engine import backlogs as backlog_ops
+from taskloom.engine.authorization import check_may_change_task
 from taskloom.engine.context import Ctx, loads
 from taskloom.storage.sql import Row, Tx
 
@@ -139,15 +138,6 @@ def cross_agent_view(t: Row) -> Row:
 # -- permissions ------------------------------------------------------------------------
 
 
-def _check_may_change(actor: Actor, agent_id: str, task: Row) -> None:
-    """People may change any backlog task; an agent only its own backlog and tasks it created."""
-    if actor.role != "agent":
-        return
-    if actor.ref == agent_id or (task["created_by_kind"], task["created_by_ref"]) == (actor.kind, actor.ref):
-        return
-    raise Forbidden(f"agents may change only their own backlog; {task['identifier']} is in {agent_id}'s")
-
-
 def _agent(agent_id: str) -> str:
     return check_agent_id(agent_id)
 
@@ -244,7 +234,7 @@ async def patch_task(agent_id: str, task_id: str, body: BacklogTaskPatch, engine
         patch.title = ""  # an explicit null title is refused like an empty one
 
     def op(tx: Tx, ctx: Ctx) -> Row:
-        _check_may_change(ctx.actor, agent_id, backlog_ops.load_task(tx, ctx, agent_id, task_id))
+        check_may_change_task(ctx.actor, backlog_ops.load_task(tx, ctx, agent_id, task_id))
         return backlog_ops.change(tx, ctx, agent_id, task_id, patch)
 
     return ok(task_view(await engine.write(actor, op)))

@@ -34,9 +34,10 @@ from taskloom.api.schemas import (
 )
 from taskloom.api.stream import task_event_stream
 from taskloom.domain.actors import Actor
-from taskloom.domain.errors import Forbidden, InvalidInput
+from taskloom.domain.errors import InvalidInput
 from taskloom.domain.priority import RUNTIME_LEVELS, from_runtime
 from taskloom.engine import tasks as task_ops
+from taskloom.engine.authorization import check_may_change_task
 from taskloom.engine.context import Ctx, load_visible_task
 from taskloom.storage.sql import Row, Tx
 
@@ -74,14 +75,8 @@ def _task_and_run(pair: tuple[Row, Row | None]) -> dict[str, Any]:
 
 
 def _check_may_change(tx: Tx, ctx: Ctx, task_id: str) -> None:
-    """Agents may change only tasks they own or created."""
-    if ctx.actor.role != "agent":
-        return
-    task = load_visible_task(tx, ctx, task_id)
-    mine = (task["owner_kind"], task["owner_ref"]) == (ctx.actor.kind, ctx.actor.ref) or (
-        task["created_by_kind"], task["created_by_ref"]) == (ctx.actor.kind, ctx.actor.ref)
-    if not mine:
-        raise Forbidden(f"agents may change only tasks they own or created; {task_id} is not yours")
+    if ctx.actor.role == "agent":  # the rule: engine/authorization.py
+        check_may_change_task(ctx.actor, load_visible_task(tx, ctx, task_id))
 
 
 @router.get("", response_model=TasksEnvelope, summary="List enriched tasks")
@@ -210,9 +205,11 @@ async def cancel_task(task_id: str, engine: EngineDep, actor: CurrentActor, body
 
 @router.post("/{task_id}/children", status_code=201, response_model=TaskEnvelope, summary="Create one child task")
 async def create_child(task_id: str, body: ChildCreate, engine: EngineDep, actor: CurrentActor) -> Response:
-    task, _ = await engine.write(
-        actor, lambda tx, ctx: task_ops.create_task(tx, ctx, spec_from(body, actor, parent_task_id=task_id))
-    )
+    def op(tx: Tx, ctx: Ctx) -> tuple[Row, Any]:
+        _check_may_change(tx, ctx, task_id)  # a child changes its parent's tree
+        return task_ops.create_task(tx, ctx, spec_from(body, actor, parent_task_id=task_id))
+
+    task, _ = await engine.write(actor, op)
     return ok({"task": views.task_record(task)}, 201)
 
 

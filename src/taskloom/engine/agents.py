@@ -22,6 +22,7 @@ from taskloom.domain.priority import from_scale, to_scale
 from taskloom.domain.states import TASK_TERMINAL
 from taskloom.engine import channels
 from taskloom.engine import tasks as task_ops
+from taskloom.engine.authorization import check_may_act_on_work
 from taskloom.engine.context import Ctx, dumps, load_visible_task, loads
 from taskloom.engine.lifecycle import LIVE
 from taskloom.engine.runs import load_own_live_run, load_visible_run, not_live_reason
@@ -276,6 +277,7 @@ def task_view(tx: Tx, task: Row) -> Row:
 
 def cancel_agent_task(tx: Tx, ctx: Ctx, agent_id: str, task_id: str, reason: str | None) -> Row:
     task = load_agent_task(tx, ctx, agent_id, task_id, for_update=True)
+    check_may_act_on_work(ctx.actor, task, _live_run(tx, task_id), "cancel")
     if task["status"] in TASK_TERMINAL:
         raise InvalidInput(f"task {task_id} cannot be cancelled: it is already {TERMINAL_NAMES[task['status']]}")
     return task_ops.cancel(tx, ctx, task_id, reason or f"cancelled by {ctx.actor.kind}:{ctx.actor.ref}")
@@ -302,6 +304,7 @@ def send_message(tx: Tx, ctx: Ctx, agent_id: str, task_id: str, text: str) -> tu
         raise InvalidInput("message must not be empty")
     task = load_agent_task(tx, ctx, agent_id, task_id, for_update=True)
     run = _live_run(tx, task_id)
+    check_may_act_on_work(ctx.actor, task, run, "message or answer")
     state = seed_state(task, run is not None)
     if state not in ("running", "awaiting_input") or run is None:
         raise Conflict(f"task {task_id} is {state}: messages can be sent only to a running or awaiting_input task")

@@ -9,6 +9,7 @@ from typing import Any
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from taskloom.domain.states import TASK_TERMINAL
 from taskloom.engine import usage as usage_rollup
+from taskloom.engine.authorization import check_may_act_on_work
 from taskloom.engine.context import Ctx, dumps, hash_token, load_visible_task, new_claim_token, record
 from taskloom.engine.lifecycle import LIVE, OPEN, cancel_open_runs, refresh, refresh_dependents, settle_failed_run
 from taskloom.storage.sql import Coalesce, Row, Tx
@@ -287,8 +288,7 @@ def cancel_run(tx: Tx, ctx: Ctx, run_id: str, reason: str | None = None) -> Row:
     run = load_visible_run(tx, ctx, run_id, for_update=True)
     if run["status"] not in OPEN:
         raise Conflict(f"run {run_id} is already {run['status']}")
-    if run["status"] in LIVE and not (_is_claimer(ctx, run) or ctx.actor.is_admin or ctx.actor.role == "member"):
-        raise Forbidden(f"run {run_id} is not held by you")
+    check_may_act_on_work(ctx.actor, tx.task_get(run["task_id"]), run, "cancel")
     why = reason or "run canceled"
     updated = tx.run_update(
         run_id, {"status": "canceled", "ended_at": ctx.now, "error": why, "last_event_type": "run.canceled",
@@ -311,6 +311,8 @@ def attach_session(tx: Tx, ctx: Ctx, run_id: str, session_id: str) -> Row:
         raise Conflict(f"run {run_id} is already {run['status']}")
     if run["status"] in LIVE and not _is_claimer(ctx, run) and not ctx.actor.is_admin:
         raise Forbidden(f"run {run_id} is not held by you")
+    if run["status"] not in LIVE:
+        check_may_act_on_work(ctx.actor, tx.task_get(run["task_id"]), run, "attach a session to")
     changes: Row = {"session_id": session_id, "last_event_type": "run.session_attached", "last_activity_at": ctx.now}
     if run["status"] == "starting":
         changes["status"] = "running"
