@@ -33,7 +33,8 @@ from taskloom.api.auth import issue_token
 from taskloom.config import Settings
 from tests.conftest import ADMIN, MEMBER, SECRET, agent, auth, reset_postgres
 
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/"), ("GET", "/ui"), ("GET", "/openapi.json"),
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/"), ("GET", "/ui"), ("GET", "/ui/assets/{name}"),
+          ("GET", "/ui/{view:path}"), ("GET", "/openapi.json"),
           ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 
 # (method, path): (other_ws, other_agent, member)
@@ -68,6 +69,8 @@ EXPECTED: dict[tuple[str, str], tuple[Any, Any, Any]] = {
     ("POST", "/api/task-runs/{run_id}/fail"): (404, 403, "ok"),
     ("POST", "/api/task-runs/{run_id}/cancel"): (404, 403, "ok"),  # D6: a queued run of another's task
     ("POST", "/api/task-runs/{run_id}/attach-session"): (404, 403, "ok"),
+    ("POST", "/api/task-runs/{run_id}/messages"): (404, 403, "ok"),
+    ("GET", "/api/task-runs/{run_id}/messages"): (404, "read", "read"),
     ("POST", "/api/agent/tasks/claim-next"): ("ok", "ok", "ok"),
     ("POST", "/api/agent/tasks/{run_id}/heartbeat"): (404, 403, 403),
     ("POST", "/api/agent/tasks/{run_id}/complete"): (404, 403, 403),
@@ -76,6 +79,8 @@ EXPECTED: dict[tuple[str, str], tuple[Any, Any, Any]] = {
     ("GET", "/api/observe/tasks/dashboard"): ("read", "read", "read"),
     ("GET", "/api/observe/tasks/inbox"): ("read", "read", "read"),
     ("GET", "/api/observe/usage"): ("read", "read", "read"),
+    ("GET", "/api/observe/agents"): ("read", "read", "read"),
+    ("GET", "/api/observe/queues"): ("read", "read", "read"),
     # work queues
     ("POST", "/work-queues"): ("ok", 403, "ok"),
     ("GET", "/work-queues"): ("read", "read", "read"),
@@ -151,6 +156,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/work-queues"): {"name": "q2", "teamId": "t"},
     ("POST", "/api/agents/{agent_id}/tasks/{task_id}/messages"): {"message": "the answer is 42"},
     ("POST", "/api/agent/tasks/{run_id}/awaiting-input"): {"question": "?"},
+    ("POST", "/api/task-runs/{run_id}/messages"): {"kind": "note", "body": "hi"},
     ("PUT", "/tasks/{task_id}"): {"title": "hijacked"},
     ("POST", "/tasks/{task_id}/snooze"): {"delay_seconds": 60},
     ("POST", "/api/keys"): {"name": "k", "sub": "mallory", "role": "admin"},

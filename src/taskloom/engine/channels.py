@@ -9,8 +9,9 @@ by a heartbeat); an ``answer`` from anyone else while it waits lets it run again
 from __future__ import annotations
 
 from taskloom.domain.channels import MESSAGE_KINDS, channel_id
-from taskloom.domain.errors import Forbidden, InvalidInput, Unprocessable
+from taskloom.domain.errors import InvalidInput, Unprocessable
 from taskloom.engine import tasks as task_ops
+from taskloom.engine.authorization import check_may_act_on_work
 from taskloom.engine.context import Ctx, new_id, record
 from taskloom.engine.lifecycle import LIVE
 from taskloom.engine.runs import load_visible_run
@@ -26,14 +27,8 @@ def _awaiting(task: Row) -> bool:
 
 
 def check_may_post(ctx: Ctx, run: Row, task: Row) -> None:
-    """The claimer, the task's owner, and people (members, admins) who see its workspace."""
-    me = ctx.actor
-    if is_claimer(ctx, run) or (task["owner_kind"], task["owner_ref"]) == (me.kind, me.ref):
-        return
-    if me.role in ("admin", "member"):
-        return
-    raise Forbidden(f"only the agent holding run {run['id']}, the task's owner or people of its workspace may post"
-                    " on its channel")
+    """The claimer, the task's owner or submitter, and people (members, admins) who see its workspace."""
+    check_may_act_on_work(ctx.actor, task, run, "post on the channel of")
 
 
 def append(tx: Tx, ctx: Ctx, run: Row, task: Row, kind: str, body: str, *, role: str | None = None
