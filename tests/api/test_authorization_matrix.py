@@ -71,11 +71,13 @@ EXPECTED: dict[tuple[str, str], tuple[Any, Any, Any]] = {
     ("POST", "/api/task-runs/{run_id}/attach-session"): (404, 403, "ok"),
     ("POST", "/api/task-runs/{run_id}/messages"): (404, 403, "ok"),
     ("GET", "/api/task-runs/{run_id}/messages"): (404, "read", "read"),
+    ("GET", "/api/task-runs/{run_id}/output"): (404, "read", "read"),
     ("POST", "/api/agent/tasks/claim-next"): ("ok", "ok", "ok"),
     ("POST", "/api/agent/tasks/{run_id}/heartbeat"): (404, 403, 403),
     ("POST", "/api/agent/tasks/{run_id}/complete"): (404, 403, 403),
     ("POST", "/api/agent/tasks/{run_id}/fail"): (404, 403, 403),
     ("POST", "/api/agent/tasks/{run_id}/release"): (404, 403, 403),
+    ("POST", "/api/agent/tasks/{run_id}/output"): (404, 403, 403),
     ("GET", "/api/observe/tasks/dashboard"): ("read", "read", "read"),
     ("GET", "/api/observe/tasks/inbox"): ("read", "read", "read"),
     ("GET", "/api/observe/usage"): ("read", "read", "read"),
@@ -157,6 +159,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/agents/{agent_id}/tasks/{task_id}/messages"): {"message": "the answer is 42"},
     ("POST", "/api/agent/tasks/{run_id}/awaiting-input"): {"question": "?"},
     ("POST", "/api/task-runs/{run_id}/messages"): {"kind": "note", "body": "hi"},
+    ("POST", "/api/agent/tasks/{run_id}/output"): {"chunk": "hi"},
     ("PUT", "/tasks/{task_id}"): {"title": "hijacked"},
     ("POST", "/tasks/{task_id}/snooze"): {"delay_seconds": 60},
     ("POST", "/api/keys"): {"name": "k", "sub": "mallory", "role": "admin"},
@@ -319,7 +322,7 @@ def _ws_a_ids(w: World) -> list[str]:
 
 def test_every_route_has_a_row(world: World) -> None:
     missing = [r for r in authenticated_routes(world.client.app) if r not in EXPECTED]
-    assert not missing, f"routes without a row in EXPECTED (and docs/authorization.md): {missing}"
+    assert not missing, f"routes without a row in EXPECTED of tests/api/test_authorization_matrix.py (and docs/authorization.md): {missing}"
     public_with_auth = [r for r in PUBLIC if r in EXPECTED]
     assert not public_with_auth
 
