@@ -160,8 +160,10 @@ def work(
 
 
 from taskloom.commands import keys as _keys  # noqa: E402 - sub-commands in their own modules
+from taskloom.commands.mcp import mcp as _mcp  # noqa: E402
 
 app.add_typer(_keys.app, name="keys")
+app.command()(_mcp)
 
 if __name__ == "__main__":
     app()

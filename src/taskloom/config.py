@@ -33,6 +33,8 @@ class Settings:
     write_timeout_seconds: float = 5.0
     # Operations (issue #12).
     shutdown_seconds: float = 10.0
+    # /mcp Host/Origin checks: comma-separated host[:port] patterns ("name:*"); empty = off.
+    mcp_allowed_hosts: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def apply_to_env(self) -> None:
@@ -64,4 +66,5 @@ class Settings:
             webhook_poll_seconds=_float("TASKLOOM_WEBHOOK_POLL_SECONDS", 0.5),
             write_timeout_seconds=_float("TASKLOOM_WRITE_TIMEOUT_SECONDS", 5.0),
             shutdown_seconds=_float("TASKLOOM_SHUTDOWN_SECONDS", 10.0),
+            mcp_allowed_hosts=os.environ.get("TASKLOOM_MCP_ALLOWED_HOSTS", ""),
         )

@@ -21,6 +21,7 @@ from taskloom.domain.errors import TaskloomError
 from taskloom.engine.engine import Engine, Service
 from taskloom.engine.health import readiness
 from taskloom.engine.rescuer import LeaseRescuer
+from taskloom.mcp_server import http as mcp_http
 from taskloom.storage import open_storage
 
 log = logging.getLogger("taskloom.api")
@@ -108,7 +109,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
         await engine.start(run_services=run_services)
         restore_signals = drain_on_signal(engine)
         try:
-            yield
+            async with mcp.session_manager.run():  # /mcp is mounted: its own lifespan would never run
+                yield
         finally:
             restore_signals()
             await engine.stop(timeout=max(1.0, settings.shutdown_seconds / 4))
@@ -160,6 +162,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
 
     for module in families:
         app.include_router(module.router)
+    mcp = mcp_http.mount(app, engine, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 
