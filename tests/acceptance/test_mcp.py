@@ -185,6 +185,43 @@ def test_refusals_say_why(srv: srvmod.Server) -> None:
     asyncio.run(scenario())
 
 
+def test_steering_tools(srv: srvmod.Server) -> None:
+    channel = f"steer-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> None:
+        async with connect(srv, srv.token("sam", role="member")) as boss, \
+                connect(srv, agent_token(srv, "agent-steer")) as agent:
+            task_id = (await call(boss, "create_task", title="Resize images", channel=channel))["task"]["id"]
+            overview = await call(boss, "queue_overview", channel=channel)
+            assert [(c["network_channel"], c["queued"]) for c in overview["channels"]] == [(channel, 1)]
+
+            first = await call(agent, "claim_task", channel=channel, wait_seconds=5)
+            released = await call(agent, "release_task", run_id=first["run_id"], reason="not mine")
+            assert released["run_status"] == "queued"
+            again = await call(agent, "claim_task", channel=channel, wait_seconds=5)
+            assert again["task"]["id"] == task_id
+            await call(agent, "fail_task", run_id=again["run_id"], error="disk full", retry=False)
+            failed = await call(boss, "inbox", lane="failed_runs")
+            assert task_id in [i["task"]["id"] for i in failed["lanes"][0]["items"]]
+            retried = await call(boss, "retry_task", task_id=task_id)
+            assert retried["task"]["status"] == "ready" and retried["run_id"]
+            assert (await call(boss, "cancel_task", task_id=task_id, reason="not needed"))["task"]["status"] == "canceled"
+
+            gated = await call(boss, "create_task", title="Delete backups", channel=channel, approval_policy="required")
+            rejected = await call(boss, "reject_task", task_id=gated["task"]["id"], reason="no")
+            assert rejected["task"]["status"] == "canceled"
+            listed = await call(boss, "list_tasks", channel=channel, status="canceled", limit=100)
+            assert {t["id"] for t in listed["tasks"]} == {task_id, gated["task"]["id"]}
+            assert "metadata" not in listed["tasks"][0], "lists carry no payloads"
+            assert (await call(boss, "list_tasks", search="resize images", channel=channel))["count"] == 1
+
+            scheduled = await call(boss, "schedule_task", title="Nightly report", schedule_kind="cron",
+                                   schedule_expr="0 2 * * *", channel=channel, payload={"report": "daily"})
+            assert scheduled["status"] == "active" and scheduled["next_run_at"]
+
+    asyncio.run(scenario())
+
+
 def test_bad_token_is_401_at_http_level(srv: srvmod.Server) -> None:
     hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
              "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}

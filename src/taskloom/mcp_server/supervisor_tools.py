@@ -19,7 +19,7 @@ from taskloom.api.runtime import _check_may_change, spec_from
 from taskloom.api.schedules import Kind, ScheduledTaskCreate, task_view
 from taskloom.api.schemas import ActorRefIn, Priority, TaskCreate, TaskStatusName
 from taskloom.config import Settings
-from taskloom.domain.actors import Actor
+from taskloom.domain.actors import ACTOR_KINDS, Actor
 from taskloom.domain.errors import Conflict
 from taskloom.engine import channels
 from taskloom.engine import schedules as schedule_ops
@@ -114,10 +114,11 @@ def register(server: MCPServer, engine: Engine, settings: Settings) -> None:
         filters: Row = {"status": status, "network_channel": channel, "query": search,
                         "exclude_drafts": status != "draft"}
         if owner:
-            kind, _, ref = owner.rpartition(":")
-            filters["owner_ref"] = ref
-            if kind:
-                filters["owner_kind"] = kind
+            kind, _, ref = owner.partition(":")
+            if kind in ACTOR_KINDS and ref:
+                filters["owner_kind"], filters["owner_ref"] = kind, ref
+            else:
+                filters["owner_ref"] = owner
         actor = caller()
         filters = _visible(actor, {k: v for k, v in filters.items() if v is not None})
         rows = await engine.read(actor, lambda tx, ctx: tx.task_list(filters, limit=limit))
