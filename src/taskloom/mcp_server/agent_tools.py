@@ -196,7 +196,7 @@ def register(server: MCPServer, engine: Engine) -> None:
                     answered_by=f"{sender['kind']}:{sender['ref']}", answered_at=last["created_at"],
                     message="A person answered. Carry on with the task.")
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or engine.draining:  # draining: the server is shutting down, answer now
                 return results.AnswerResult(answered=False, message=(
                     "No answer yet. Call wait_for_answer again (your lease stays while you wait; heartbeat if "
                     "it is close to lapsing)."))

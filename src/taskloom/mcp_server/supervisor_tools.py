@@ -244,7 +244,8 @@ def register(server: MCPServer, engine: Engine, settings: Settings) -> None:
                          priority=priority, max_retries=max_retries, queue=channel, dedupe_key=dedupe_key,
                          concurrency_key=concurrency_key)
         spec = schedule_ops.ScheduleSpec(**{**body.model_dump(), "created_by": str(body.created_by)})
-        task, sched = await engine.write(actor, lambda tx, ctx: schedule_ops.create(tx, ctx, spec))
+        checked = await schedule_ops.check(engine, spec.schedule_kind, spec.schedule_expr, spec.timezone)
+        task, sched = await engine.write(actor, lambda tx, ctx: schedule_ops.create(tx, ctx, spec, checked))
         view = task_view(task, sched)
         return results.ScheduleResult(
             id=view["id"], identifier=view["identifier"], title=view["title"], schedule_kind=view["schedule_kind"],
