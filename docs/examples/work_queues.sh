@@ -2,40 +2,30 @@
 # Work queues end to end (seed 000): create two queues of one team, add tasks,
 # let one agent dequeue and an idle agent steal, then complete (and fail) them.
 #
-# The curl commands are the seed's, verbatim, except that the base URL, the ids
-# and the deadline are real. Run it against a server:
-#
-#   taskloom serve --port 3000 &
-#   TASKLOOM_URL=http://localhost:3000 bash docs/examples/work_queues.sh
-#
-# Tokens come from `taskloom token`, which needs the server's secret: run this
-# where the server's data folder is (or with TASKLOOM_JWT_SECRET set).
-set -euo pipefail
-
-BASE="${TASKLOOM_URL:-http://localhost:3000}"
-
-# Every call below fails the script on an HTTP error and prints the answer.
-curl() { command curl -sS --fail-with-body "$@"; echo; }
-# The first "id" in a JSON answer (queue and task objects start with it).
-first_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d '"' -f 4; }
+# The curl commands are the seed's, verbatim, except that the base URL, the ids, the
+# deadline and the names (unique per run) are real.
+# Conventions (TASKLOOM_URL, tokens, unique names): see common.sh.
+source "$(dirname "$0")/common.sh"
+BASE="$TASKLOOM_URL"
+TEAM="engineering-$RUN_TAG"
 # An ISO 8601 deadline a day from now (GNU date, then BSD date).
 DEADLINE="$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%S.000Z 2>/dev/null || date -u -v+1d +%Y-%m-%dT%H:%M:%S.000Z)"
 
-LEAD_TOKEN="$(taskloom token --sub team-lead --role admin)"
-TRIAGE_TOKEN="$(taskloom token --sub triage-agent --kind agent_session --role agent)"
-IDLE_TOKEN="$(taskloom token --sub idle-agent --kind agent_session --role agent)"
+LEAD_TOKEN="$ADMIN_TOKEN"
+TRIAGE_TOKEN="$(agent_token triage-agent)"
+IDLE_TOKEN="$(agent_token idle-agent)"
 
-echo "== the team lead creates two queues of team engineering and adds three tasks"
+echo "== the team lead creates two queues of team $TEAM and adds three tasks"
 JWT_TOKEN="$LEAD_TOKEN"
 # Create a work queue
 QUEUE_ID="$(curl -X POST "$BASE/work-queues" \
 -H "Authorization: Bearer ${JWT_TOKEN}" \
 -H "Content-Type: application/json" \
--d '{ "name": "bug-triage", "teamId": "engineering" }' | tee /dev/stderr | first_id)"
+-d '{ "name": "bug-triage", "teamId": "'"$TEAM"'" }' | tee /dev/stderr | first_id)"
 IDLE_QUEUE_ID="$(curl -X POST "$BASE/work-queues" \
 -H "Authorization: Bearer ${JWT_TOKEN}" \
 -H "Content-Type: application/json" \
--d '{ "name": "docs-fixes", "teamId": "engineering" }' | tee /dev/stderr | first_id)"
+-d '{ "name": "docs-fixes", "teamId": "'"$TEAM"'" }' | tee /dev/stderr | first_id)"
 
 # Add a task to the queue
 curl -X POST "$BASE/work-queues/${QUEUE_ID}/tasks" \
@@ -99,5 +89,5 @@ echo "== the queues now"
 JWT_TOKEN="$LEAD_TOKEN"
 curl "$BASE/work-queues/${QUEUE_ID}" -H "Authorization: Bearer ${JWT_TOKEN}"
 curl "$BASE/work-queues/${IDLE_QUEUE_ID}/tasks?status=pending" -H "Authorization: Bearer ${JWT_TOKEN}"
-curl "$BASE/work-queues?teamId=engineering" -H "Authorization: Bearer ${JWT_TOKEN}"
+curl "$BASE/work-queues?teamId=$TEAM" -H "Authorization: Bearer ${JWT_TOKEN}"
 echo "example finished"

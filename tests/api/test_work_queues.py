@@ -542,7 +542,7 @@ def test_example_script_against_real_server(database_url: str, tmp_path: Any) ->
     srv = server.start(database_url, data_dir=str(tmp_path / "srv"))
     try:
         env = {**os.environ, "TASKLOOM_URL": srv.base_url, "TASKLOOM_JWT_SECRET": srv.secret,
-               "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+               "TASKLOOM_CLI": str(Path(sys.executable).with_name("taskloom"))}
         run = subprocess.run(["bash", str(ROOT / "docs/examples/work_queues.sh")], env=env, capture_output=True,
                              text=True, timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr + srv.log_tail()
