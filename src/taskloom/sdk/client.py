@@ -116,19 +116,19 @@ class Client(_Base):
 
     # tasks
     def create_task(self, title: str, **fields: Any) -> Task:
-        return self.send(calls.create_task(title, fields))  # type: ignore[no-any-return]
+        return self.send(calls.create_task(title, fields))
 
     def create_tasks(self, tasks: list[dict[str, Any]]) -> list[Task]:
         """Create up to 1,000 tasks in one call, all or nothing (POST /api/tasks/batch)."""
-        return self.send(calls.create_tasks(tasks))  # type: ignore[no-any-return]
+        return self.send(calls.create_tasks(tasks))
 
     def get_task(self, task_id: str) -> Task:
-        return self.send(calls.get_task(task_id))  # type: ignore[no-any-return]
+        return self.send(calls.get_task(task_id))
 
     # the agent side
     def claim(self, channel: str | None = None, *, wait_seconds: float = 0, lease_seconds: float = 300,
               **filters: Any) -> Claim | None:
-        return self.send(calls.claim(channel, wait_seconds, lease_seconds, filters))  # type: ignore[no-any-return]
+        return self.send(calls.claim(channel, wait_seconds, lease_seconds, filters))
 
     def claim_batch(self, max_runs: int, channel: str | None = None, *, wait_seconds: float = 0,
                     lease_seconds: float = 300, retry_for: float | None = None, **filters: Any) -> list[Claim]:
@@ -138,35 +138,35 @@ class Client(_Base):
                 found = self.send(calls.claim_batch(max_runs, channel, wait_seconds, lease_seconds, filters),
                                   retry_for=retry_for)
                 self.batch_endpoints = True
-                return found  # type: ignore[no-any-return]
+                return found
             except TaskloomError as exc:
                 if not calls.missing_endpoint(exc) or self.batch_endpoints:
                     raise
                 self.batch_endpoints = False
         # Without claim-batch: wait for the first claim, then take what else is ready at once.
-        found: list[Claim] = []
+        claims: list[Claim] = []
         wait = wait_seconds
-        while len(found) < max_runs:
+        while len(claims) < max_runs:
             one = self.send(calls.claim(channel, wait, lease_seconds, filters), retry_for=retry_for)
             if one is None:
                 break
-            found.append(one)
+            claims.append(one)
             wait = 0
-        return found
+        return claims
 
     def heartbeat(self, claim: Claim, *, progress: Any = None, retry_for: float | None = None,
                   **usage: Any) -> dict[str, Any]:
         fields = _usage({"progress": progress, **usage})
-        return self.send(calls.heartbeat(claim, fields), retry_for=retry_for)  # type: ignore[no-any-return]
+        return self.send(calls.heartbeat(claim, fields), retry_for=retry_for)
 
     def complete(self, claim: Claim, result: Any = None, **fields: Any) -> dict[str, Any]:
-        return self.send(calls.complete(claim, result, fields))  # type: ignore[no-any-return]
+        return self.send(calls.complete(claim, result, fields))
 
     def complete_many(self, items: list[dict[str, Any]], *, retry_for: float | None = None) -> list[dict[str, Any]]:
         """Complete several runs (items of :func:`calls.complete_item`); one answer per item, in order."""
         if self.batch_endpoints is not False:
             try:
-                return self.send(calls.complete_batch(items), retry_for=retry_for)  # type: ignore[no-any-return]
+                return self.send(calls.complete_batch(items), retry_for=retry_for)
             except TaskloomError as exc:
                 if not calls.missing_endpoint(exc) or self.batch_endpoints:
                     raise
@@ -182,20 +182,20 @@ class Client(_Base):
         return self._results_of_singles(items, outcomes)
 
     def fail(self, claim: Claim, error: str, *, retryable: bool = True) -> dict[str, Any]:
-        return self.send(calls.fail(claim, error, retryable))  # type: ignore[no-any-return]
+        return self.send(calls.fail(claim, error, retryable))
 
     def release(self, claim: Claim, reason: str | None = None) -> dict[str, Any]:
-        return self.send(calls.release(claim, reason))  # type: ignore[no-any-return]
+        return self.send(calls.release(claim, reason))
 
     def ask(self, claim: Claim, question: str) -> Message:
         """Put the task in awaiting_input with ``question`` (see RunContext.ask_human to wait for the answer)."""
-        return self.send(calls.ask(claim, question))  # type: ignore[no-any-return]
+        return self.send(calls.ask(claim, question))
 
     def messages(self, claim: Claim, *, after_sequence: int = 0, role: str | None = None) -> list[Message]:
-        return self.send(calls.messages(claim.run_id, after_sequence, role))  # type: ignore[no-any-return]
+        return self.send(calls.messages(claim.run_id, after_sequence, role))
 
     def task_status_of_run(self, run_id: str) -> str:
-        return self.send(calls.run_task_status(run_id))  # type: ignore[no-any-return]
+        return self.send(calls.run_task_status(run_id))
 
     def work(self, handler: Callable[..., Any], channel: str | None = None, *, concurrency: int = 1,
              **options: Any) -> int:
@@ -246,17 +246,17 @@ class AsyncClient(_Base):
         return await self.send(Call(method, path, json, params, safe=method == "GET"))
 
     async def create_task(self, title: str, **fields: Any) -> Task:
-        return await self.send(calls.create_task(title, fields))  # type: ignore[no-any-return]
+        return await self.send(calls.create_task(title, fields))
 
     async def create_tasks(self, tasks: list[dict[str, Any]]) -> list[Task]:
-        return await self.send(calls.create_tasks(tasks))  # type: ignore[no-any-return]
+        return await self.send(calls.create_tasks(tasks))
 
     async def get_task(self, task_id: str) -> Task:
-        return await self.send(calls.get_task(task_id))  # type: ignore[no-any-return]
+        return await self.send(calls.get_task(task_id))
 
     async def claim(self, channel: str | None = None, *, wait_seconds: float = 0, lease_seconds: float = 300,
                     **filters: Any) -> Claim | None:
-        return await self.send(calls.claim(channel, wait_seconds, lease_seconds, filters))  # type: ignore[no-any-return]
+        return await self.send(calls.claim(channel, wait_seconds, lease_seconds, filters))
 
     async def claim_batch(self, max_runs: int, channel: str | None = None, *, wait_seconds: float = 0,
                           lease_seconds: float = 300, retry_for: float | None = None, **filters: Any) -> list[Claim]:
@@ -265,7 +265,7 @@ class AsyncClient(_Base):
                 found = await self.send(calls.claim_batch(max_runs, channel, wait_seconds, lease_seconds, filters),
                                         retry_for=retry_for)
                 self.batch_endpoints = True
-                return found  # type: ignore[no-any-return]
+                return found
             except TaskloomError as exc:
                 if not calls.missing_endpoint(exc) or self.batch_endpoints:
                     raise
@@ -281,16 +281,16 @@ class AsyncClient(_Base):
     async def heartbeat(self, claim: Claim, *, progress: Any = None, retry_for: float | None = None,
                         **usage: Any) -> dict[str, Any]:
         fields = _usage({"progress": progress, **usage})
-        return await self.send(calls.heartbeat(claim, fields), retry_for=retry_for)  # type: ignore[no-any-return]
+        return await self.send(calls.heartbeat(claim, fields), retry_for=retry_for)
 
     async def complete(self, claim: Claim, result: Any = None, **fields: Any) -> dict[str, Any]:
-        return await self.send(calls.complete(claim, result, fields))  # type: ignore[no-any-return]
+        return await self.send(calls.complete(claim, result, fields))
 
     async def complete_many(self, items: list[dict[str, Any]], *,
                             retry_for: float | None = None) -> list[dict[str, Any]]:
         if self.batch_endpoints is not False:
             try:
-                return await self.send(calls.complete_batch(items), retry_for=retry_for)  # type: ignore[no-any-return]
+                return await self.send(calls.complete_batch(items), retry_for=retry_for)
             except TaskloomError as exc:
                 if not calls.missing_endpoint(exc) or self.batch_endpoints:
                     raise
@@ -304,19 +304,19 @@ class AsyncClient(_Base):
         return self._results_of_singles(items, list(outcomes))
 
     async def fail(self, claim: Claim, error: str, *, retryable: bool = True) -> dict[str, Any]:
-        return await self.send(calls.fail(claim, error, retryable))  # type: ignore[no-any-return]
+        return await self.send(calls.fail(claim, error, retryable))
 
     async def release(self, claim: Claim, reason: str | None = None) -> dict[str, Any]:
-        return await self.send(calls.release(claim, reason))  # type: ignore[no-any-return]
+        return await self.send(calls.release(claim, reason))
 
     async def ask(self, claim: Claim, question: str) -> Message:
-        return await self.send(calls.ask(claim, question))  # type: ignore[no-any-return]
+        return await self.send(calls.ask(claim, question))
 
     async def messages(self, claim: Claim, *, after_sequence: int = 0, role: str | None = None) -> list[Message]:
-        return await self.send(calls.messages(claim.run_id, after_sequence, role))  # type: ignore[no-any-return]
+        return await self.send(calls.messages(claim.run_id, after_sequence, role))
 
     async def task_status_of_run(self, run_id: str) -> str:
-        return await self.send(calls.run_task_status(run_id))  # type: ignore[no-any-return]
+        return await self.send(calls.run_task_status(run_id))
 
     async def work(self, handler: Callable[..., Awaitable[Any]], channel: str | None = None, *,
                    concurrency: int = 1, **options: Any) -> int:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
-def _build(cls: type[T], data: dict[str, Any], **extra: Any) -> T:
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    known = {k: v for k, v in data.items() if k in names and k != "data"}
-    return cls(**known, **extra, data=data)
+def _build(cls: Any, data: dict[str, Any]) -> Any:
+    """The dataclass from an API answer: the fields it knows, the whole answer in ``data``."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names and k != "data"}, data=data)
 
 
 @dataclass(frozen=True)
