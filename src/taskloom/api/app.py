@@ -181,7 +181,7 @@ def _api_families() -> list[Any]:
 
     modules = []
     names = ("runtime", "runs", "observe", "work_queues", "backlogs", "agents", "agent_tasks", "schedules", "dashboard",
-             "keys", "usage", "channels", "supervision", "output")
+             "keys", "usage", "channels", "supervision", "output", "budgets")
     for name in names:
         try:
             module = importlib.import_module(f"taskloom.api.{name}")

@@ -8,15 +8,17 @@ from fastapi import APIRouter, Query, Request, Response
 
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
+from taskloom.api.budgets import budget_record
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, ActorKind, DashboardEnvelope, InboxEnvelope, OriginKind, Scope
+from taskloom.engine import budgets as budget_ops
 from taskloom.engine.context import Ctx
 from taskloom.storage.sql import Row, Tx
 
 router = APIRouter(prefix="/api/observe/tasks", tags=["observe"], responses=ERRORS)
 TASK_STATUSES = ("draft", "pending", "blocked", "ready", "in_progress", "completed", "failed", "canceled")
-LANES = ("my_work", "approvals", "questions", "failed_runs", "blocked", "archived")
-Lane = Literal["my_work", "approvals", "questions", "failed_runs", "blocked", "archived"]
+LANES = ("my_work", "approvals", "questions", "budgets", "failed_runs", "blocked", "archived")
+Lane = Literal["my_work", "approvals", "questions", "budgets", "failed_runs", "blocked", "archived"]
 
 
 def _filters(actor: Any, **given: Any) -> Row:
@@ -96,6 +98,7 @@ def dashboard(tx: Tx, ctx: Ctx, filters: Row, settings: Any) -> Row:
     queued_runs = runs.get("queued", 0)
     claimed, starting, running = runs.get("claimed", 0), runs.get("starting", 0), runs.get("running", 0)
     forced = tx.forced_stop_count(filters)
+    spent_budgets = _spent_budgets(tx, ctx)
     totals = {
         "active_runs": claimed + starting + running,
         "awaiting_approval_tasks": blocked.get("approval", 0),
@@ -162,6 +165,7 @@ def dashboard(tx: Tx, ctx: Ctx, filters: Row, settings: Any) -> Row:
             for s in TASK_STATUSES
         ],
         "totals": totals,
+        "budgets": {"exhausted": spent_budgets, "exhausted_total": len(spent_budgets)},
     }
 
 
@@ -200,6 +204,26 @@ def _question(tx: Tx, task: Row) -> str | None:
     return asked["body"] if asked else None
 
 
+def _spent_budgets(tx: Tx, ctx: Ctx) -> list[Row]:
+    """Budgets spent in their current period that the caller may see (workspace budgets of its
+    workspaces, all others)."""
+    return [budget_record(b, ctx.now) for b in budget_ops.exhausted_now(tx, ctx.now)
+            if b["scope"] != "workspace" or ctx.actor.sees_workspace(b["ref"])]
+
+
+def _budgets_group(tx: Tx, ctx: Ctx, limit: int) -> Row:
+    items = []
+    for b in _spent_budgets(tx, ctx):
+        caps = [f"{b['spent_tokens']} of {b['max_tokens']} tokens"] if b["max_tokens"] is not None else []
+        if b["max_cost"] is not None:
+            caps.append(f"{b['spent_cost']} of {b['max_cost']} {b['currency'] or ''}".rstrip())
+        period = {"day": "today", "month": "this month", "total": "in total"}[b["period"]]
+        items.append({"lane": "budgets", "budget": b, "blocking_reason": f"budget spent: {b['scope']} {b['ref']}"
+                      f" used {' and '.join(caps)} {period}; claims it covers get no work", "latest_activity_at":
+                      b["exhausted_at"], "task": None, "run": None, "triage": None, "unread": True})
+    return {"count": len(items), "items": items[:limit], "lane": "budgets", "unread_count": len(items)}
+
+
 def inbox(tx: Tx, ctx: Ctx, filters: Row, lane: str | None, unread_only: bool, query: str | None,
           limit: int) -> Row:
     me = ctx.actor
@@ -217,6 +241,12 @@ def inbox(tx: Tx, ctx: Ctx, filters: Row, lane: str | None, unread_only: bool, q
     total = unread_total = 0
     for name in LANES:
         if lane is not None and name != lane:
+            continue
+        if name == "budgets":
+            group = _budgets_group(tx, ctx, limit)
+            groups.append(group)
+            total += group["count"]
+            unread_total += group["unread_count"]
             continue
         if name == "archived":
             candidates = [t for t in tx.tasks_get_many(archived_ids).values()

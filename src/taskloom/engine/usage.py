@@ -8,12 +8,12 @@ belongs to the day (UTC) it was claimed. Reports without usage cost nothing here
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from taskloom.domain.errors import InvalidInput
+from taskloom.engine import budgets
 from taskloom.engine.context import Ctx
 from taskloom.storage.queries_usage import USAGE_DIMS, USAGE_SUMS
 from taskloom.storage.sql import Row, Tx
@@ -24,9 +24,6 @@ _FIGURES = {"input_tokens": "input_tokens", "output_tokens": "output_tokens", "t
 _KEY = ("day", "agent", "model", "channel", "workspace")
 _FIRST_DAY, _LAST_DAY = "0000-01-01", "9999-12-31"
 _YEAR_10000 = 253_402_300_800.0
-# Called with (tx, ctx, run, delta) after each change; budgets keep their spent totals with it.
-UsageListener = Callable[[Tx, Ctx, Row, Row], None]
-LISTENERS: list[UsageListener] = []
 
 
 def day_of(ts: float) -> str:
@@ -56,9 +53,7 @@ def record(tx: Tx, ctx: Ctx, run: Row) -> None:
         if old is not None:
             tx.usage_rollup_add({k: old[k] for k in _KEY}, {s: -old[s] for s in USAGE_SUMS}, -1)
         tx.usage_rollup_add({k: new[k] for k in _KEY}, {s: new[s] for s in USAGE_SUMS}, 1)
-    delta = {s: new[s] - before[s] for s in USAGE_SUMS}
-    for listener in LISTENERS:
-        listener(tx, ctx, run, delta)
+    budgets.charge(tx, ctx, run, {s: new[s] - before[s] for s in USAGE_SUMS})
 
 
 def parse_time(name: str, value: str | None) -> float | None:

@@ -16,6 +16,7 @@ from taskloom.storage.base import Notice
 from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
+from taskloom.storage.queries_budgets import BudgetQueries
 from taskloom.storage.queries_channels import ChannelQueries
 from taskloom.storage.queries_observe import ObserveQueries
 from taskloom.storage.queries_ops import OpsQueries
@@ -61,7 +62,8 @@ def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
 
 
 class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
-         ChannelQueries, OpsQueries, ObserveQueries, OutputQueries):
+         ChannelQueries, OpsQueries, ObserveQueries, OutputQueries,
+         BudgetQueries):
     """One transaction. Engine code calls only the named methods below."""
 
     dialect = "sql"

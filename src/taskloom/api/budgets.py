@@ -1,0 +1,101 @@
+"""Budgets: /api/budgets CRUD for admins (issue 16; docs/api/agent-native.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import Field
+
+from taskloom.api import views
+from taskloom.api.auth import CurrentActor, require_admin
+from taskloom.api.deps import EngineDep, ok
+from taskloom.api.schemas import ERRORS, Body
+from taskloom.engine import budgets as budget_ops
+from taskloom.engine.context import Ctx
+from taskloom.storage.sql import Row, Tx
+
+router = APIRouter(prefix="/api/budgets", tags=["budgets"], responses=ERRORS)
+Scope = Literal["workspace", "agent", "channel"]
+Period = Literal["day", "month", "total"]
+BUDGET_HEADER = "X-Taskloom-Budget-Exhausted"
+
+
+class BudgetCreate(Body):
+    scope: Scope
+    ref: str = Field(min_length=1, max_length=200, description="The workspace id, agent ref or channel name")
+    period: Period
+    max_tokens: int | None = Field(default=None, ge=0, le=2**62, description="Input plus output tokens")
+    max_cost: float | None = Field(default=None, ge=0, le=1e15)
+    currency: str | None = Field(default=None, min_length=1, max_length=10)
+
+
+class BudgetPatch(Body):
+    period: Period | None = None
+    max_tokens: int | None = Field(default=None, ge=0, le=2**62)
+    max_cost: float | None = Field(default=None, ge=0, le=1e15)
+    currency: str | None = Field(default=None, min_length=1, max_length=10)
+
+
+def budget_record(b: Row, now: float) -> Row:
+    cur = budget_ops.current(b, now)
+    return {
+        "id": b["id"], "scope": b["scope"], "ref": b["ref"], "period": b["period"],
+        "max_tokens": b["max_tokens"], "max_cost": b["max_cost"], "currency": b["currency"],
+        "spent_tokens": int(cur["spent_tokens"]), "spent_cost": round(float(cur["spent_cost"]), 10),
+        "period_start": views.iso(budget_ops.period_start(b["period"], now)) if b["period"] != "total" else None,
+        "exhausted": bool(cur["exhausted"]), "exhausted_at": views.iso(cur["exhausted_at"]),
+        "created_by": views.actor(b["created_by_kind"], b["created_by_ref"]),
+        "created_at": views.iso(b["created_at"]), "updated_at": views.iso(b["updated_at"]),
+    }
+
+
+def exhausted_header(budget: Row | None) -> dict[str, str]:
+    return {BUDGET_HEADER: budget["id"]} if budget is not None else {}
+
+
+@router.post("", status_code=201, summary="Create a budget (admins)")
+async def create_budget(body: BudgetCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    require_admin(actor, "manage budgets")
+
+    def op(tx: Tx, ctx: Ctx) -> Row:
+        return budget_record(budget_ops.create(tx, ctx, body.model_dump()), ctx.now)
+
+    return ok({"budget": await engine.write(actor, op)}, 201)
+
+
+@router.get("", summary="List budgets (admins)")
+async def list_budgets(engine: EngineDep, actor: CurrentActor, scope: Scope | None = None,
+                       exhausted: bool | None = Query(default=None)) -> Response:
+    require_admin(actor, "manage budgets")
+
+    def op(tx: Tx, ctx: Ctx) -> list[Row]:
+        rows = [budget_record(b, ctx.now) for b in budget_ops.list_budgets(tx, scope)]
+        return [b for b in rows if exhausted is None or b["exhausted"] == exhausted]
+
+    return ok({"budgets": await engine.read(actor, op)})
+
+
+@router.get("/{budget_id}", summary="Get one budget (admins)")
+async def get_budget(budget_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    require_admin(actor, "manage budgets")
+    return ok({"budget": await engine.read(actor, lambda tx, ctx: budget_record(budget_ops.get(tx, budget_id),
+                                                                               ctx.now))})
+
+
+@router.patch("/{budget_id}", summary="Change a budget's caps or period (admins)")
+async def update_budget(budget_id: str, body: BudgetPatch, engine: EngineDep, actor: CurrentActor) -> Response:
+    require_admin(actor, "manage budgets")
+    changes = body.model_dump(exclude_unset=True)
+
+    def op(tx: Tx, ctx: Ctx) -> Row:
+        return budget_record(budget_ops.update(tx, ctx, budget_id, changes), ctx.now)
+
+    return ok({"budget": await engine.write(actor, op)})
+
+
+@router.delete("/{budget_id}", status_code=204, summary="Delete a budget (admins)")
+async def delete_budget(budget_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    require_admin(actor, "manage budgets")
+    await engine.write(actor, lambda tx, ctx: budget_ops.delete(tx, ctx, budget_id))
+    return Response(status_code=204)
