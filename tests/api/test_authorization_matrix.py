@@ -137,6 +137,12 @@ EXPECTED: dict[tuple[str, str], tuple[Any, Any, Any]] = {
     ("POST", "/api/keys"): (403, 403, 403),
     ("GET", "/api/keys"): (403, 403, 403),
     ("DELETE", "/api/keys/{key_id}"): (403, 403, 403),
+    # budgets (admins only)
+    ("POST", "/api/budgets"): (403, 403, 403),
+    ("GET", "/api/budgets"): (403, 403, 403),
+    ("GET", "/api/budgets/{budget_id}"): (403, 403, 403),
+    ("PATCH", "/api/budgets/{budget_id}"): (403, 403, 403),
+    ("DELETE", "/api/budgets/{budget_id}"): (403, 403, 403),
 }
 
 BODIES: dict[tuple[str, str], Any] = {
@@ -163,6 +169,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/tasks/{task_id}"): {"title": "hijacked"},
     ("POST", "/tasks/{task_id}/snooze"): {"delay_seconds": 60},
     ("POST", "/api/keys"): {"name": "k", "sub": "mallory", "role": "admin"},
+    ("POST", "/api/budgets"): {"scope": "agent", "ref": "a1", "period": "day", "max_tokens": 1},
+    ("PATCH", "/api/budgets/{budget_id}"): {"max_tokens": 5},
 }
 
 OTHER_WS = auth("mallory", role="member", workspaces=["ws-b"])
@@ -251,6 +259,7 @@ class World:
             ("/api/backlogs", "agent_id"): "agent", ("/api/backlogs", "task_id"): "backlog_task",
             ("/api/agents", "agent_id"): "agent", ("/api/agents", "task_id"): "agent_task",
             ("/tasks", "task_id"): "schedule", ("/api/keys", "key_id"): "key",
+            ("/api/budgets", "budget_id"): "budget",
         }
         out = path
         while "{" in out:
@@ -298,6 +307,8 @@ def seed(w: World) -> None:
     ids["schedule"] = w.ok("POST", "/tasks", {
         "title": "nightly", "description": "d", "schedule_kind": "cron", "schedule_expr": "0 3 * * *",
         "payload": {}, "created_by": "00000000-0000-0000-0000-000000000001"})["id"]
+    ids["budget"] = w.ok("POST", "/api/budgets", {"scope": "agent", "ref": "a9", "period": "day",
+                                                   "max_tokens": 10})["budget"]["id"]
     ids["key"] = w.ok("POST", "/api/keys", {"name": "ci", "sub": "ci-bot"})["id"]
 
 
