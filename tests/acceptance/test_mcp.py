@@ -273,3 +273,22 @@ def test_list_tools(srv: srvmod.Server) -> None:
                 assert tools["claim_task"].input_schema["properties"]["wait_seconds"]["maximum"] == 50
 
     asyncio.run(scenario())
+
+
+def test_stdio_bridge_outlives_a_server_restart(tmp_path: Any) -> None:
+    srv = srvmod.start(f"sqlite:///{tmp_path}/taskloom.db", data_dir=str(tmp_path / "data"))
+    try:
+        async def scenario() -> None:
+            nonlocal srv
+            async with connect(srv, srv.token("sam"), "stdio") as boss:
+                await call(boss, "create_task", title="survives", channel="restart")
+                srv.stop()
+                text = await refused(boss, "list_tasks", channel="restart")
+                assert f"the Taskloom server at {srv.base_url} did not answer" in text
+                srv = srvmod.start(srv.database_url, data_dir=srv.data_dir, secret=srv.secret, port=srv.port)
+                assert [t["title"] for t in (await call(boss, "list_tasks", channel="restart"))["tasks"]] == [
+                    "survives"]
+
+        asyncio.run(scenario())
+    finally:
+        srv.stop()

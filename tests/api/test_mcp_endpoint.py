@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import MEMBER, ApiFactory
+from tests.conftest import MEMBER, ApiFactory, agent
 
 ACCEPT = {"Accept": "application/json, text/event-stream"}
 
@@ -32,3 +32,12 @@ def test_tool_call_without_a_session_and_answer_needs_a_question(make_api: ApiFa
     result = answer.json()["result"]
     assert result["isError"] is True
     assert f"conflict (HTTP 409): task {task['id']} has no open question to answer" in result["content"][0]["text"]
+
+    me = agent("asker")
+    asked = api.post("/api/tasks", {"title": "needs a person", "network_channel": "q"}).json()["task"]
+    claim = api.post("/api/agent/tasks/claim-next", {"network_channel": "q"}, headers=me).json()["claim"]
+    assert api.post(f"/api/agent/tasks/{claim['run']['id']}/awaiting-input", {"question": "ok?"},
+                    headers=me).status_code == 200
+    own = api.client.post("/mcp", json=rpc("tools/call", {"name": "answer_agent", "arguments": {
+        "task_id": asked["id"], "answer": "sure"}}), headers={**me, **ACCEPT}).json()["result"]
+    assert own["isError"] and "a person answers it" in own["content"][0]["text"]

@@ -8,6 +8,8 @@ It never opens the database; the server applies the token's role rules.
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -44,28 +46,56 @@ def check_server(url: str, token: str) -> None:
         raise BridgeError(f"the Taskloom server refused TASKLOOM_TOKEN (401): {reason}")
 
 
+class Upstream:
+    """The server's /mcp through the SDK's streamable-HTTP client, one short session per call:
+    /mcp is stateless, so nothing is lost, and a server restarted between two calls (or a
+    dropped connection) costs one failed call, not the whole bridge."""
+
+    def __init__(self, url: str, http: httpx2.AsyncClient):
+        self.url = url
+        self.http = http
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[ClientSession]:
+        async with (
+            streamable_http_client(self.url + "/mcp", http_client=self.http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
+
+    async def list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+                         ) -> types.ListToolsResult:
+        try:
+            async with self.session() as session:
+                return await session.list_tools(params=params)
+        except Exception as exc:  # noqa: BLE001 - reported to the client as a JSON-RPC error
+            raise MCPError(code=types.INTERNAL_ERROR, message=self.unreachable(exc)) from None
+
+    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+                        ) -> types.CallToolResult:
+        try:
+            async with self.session() as session:
+                return await session.call_tool(params.name, params.arguments or {})
+        except Exception as exc:  # noqa: BLE001 - a tool error the model can read
+            return types.CallToolResult(is_error=True, content=[types.TextContent(type="text",
+                                                                                  text=self.unreachable(exc))])
+
+    def unreachable(self, exc: BaseException) -> str:
+        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]
+        if isinstance(exc, MCPError):
+            return f"the Taskloom server at {self.url} refused the call: {exc.error.message}"
+        return f"the Taskloom server at {self.url} did not answer ({type(exc).__name__}: {exc}); try again"
+
+
 async def relay(url: str, token: str) -> None:
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT) as http,
-        streamable_http_client(url + "/mcp", http_client=http) as (up_read, up_write),
-        ClientSession(up_read, up_write) as upstream,
-    ):
-        hello = await upstream.initialize()
-
-        async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-                             ) -> types.ListToolsResult:
-            return await upstream.list_tools(params=params)
-
-        async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-                            ) -> types.CallToolResult:
-            try:
-                return await upstream.call_tool(params.name, params.arguments or {})
-            except MCPError as exc:  # the server could not be reached or refused the request
-                return types.CallToolResult(is_error=True, content=[types.TextContent(
-                    type="text", text=f"the Taskloom server at {url} did not answer the call: {exc}")])
-
-        server: Server[Any] = Server("taskloom", version=__version__, instructions=hello.instructions,
-                                     on_list_tools=list_tools, on_call_tool=call_tool)
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT) as http:
+        upstream = Upstream(url, http)
+        async with upstream.session() as first:
+            instructions = (await first.initialize()).instructions
+        server: Server[Any] = Server("taskloom", version=__version__, instructions=instructions,
+                                     on_list_tools=upstream.list_tools, on_call_tool=upstream.call_tool)
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
 

@@ -67,6 +67,8 @@ def _answer(tx: Tx, ctx: Ctx, task_id: str, text: str) -> tuple[Row, Row | None]
     run = tx.open_run_of_task(task_id)
     if run is None or (task["status"], task["blocked_reason"]) != ("blocked", "awaiting_input"):
         raise Conflict(f"task {task_id} has no open question to answer (status {task['status']})")
+    if channels.is_claimer(ctx, run):
+        raise Conflict(f"you asked the question on task {task_id}: a person answers it (wait_for_answer)")
     channels.post(tx, ctx, run["id"], "answer", text)
     return tx.task_get(task_id) or task, run
 
