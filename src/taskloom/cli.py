@@ -43,8 +43,10 @@ def serve(
     """Run the HTTP server (migrations run first)."""
     import uvicorn
 
+    from taskloom import logs
     from taskloom.api.app import create_app
 
+    logs.configure()
     settings = _settings(database)
     settings.jwt_secret = _secret(settings, announce=True)
     if workers < 1:
@@ -58,6 +60,7 @@ def serve(
     graceful = max(1, int(settings.shutdown_seconds * 0.7))
     options: dict[str, object] = dict(
         host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=graceful,
+        log_config=None,  # our handler (taskloom.logs) formats uvicorn's lines too
         loop="uvloop" if _has("uvloop") else "asyncio", http="httptools" if _has("httptools") else "h11",
     )
     if workers == 1:
@@ -71,7 +74,16 @@ def serve(
     from taskloom.storage import open_storage
 
     open_storage(settings.database_url).migrate()  # once, before the workers start
-    uvicorn.run("taskloom.api.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    # Counters from every worker add up at scrape time (prometheus-client's multiprocess mode).
+    import shutil
+    import tempfile
+
+    metrics_dir = tempfile.mkdtemp(prefix="taskloom-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("taskloom.api.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _has(module: str) -> bool:
@@ -90,7 +102,9 @@ def migrate(database: Annotated[str | None, typer.Option(help="Database URL")] =
     typer.echo("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
 
 
-from taskloom.commands import keys as _keys  # noqa: E402 - sub-commands in their own modules
+from taskloom.commands import backup as _backup  # noqa: E402 - sub-commands in their own modules
+from taskloom.commands import keys as _keys  # noqa: E402
+from taskloom.commands import purge as _purge  # noqa: E402
 from taskloom.commands import token as _token  # noqa: E402
 from taskloom.commands import work as _work  # noqa: E402
 from taskloom.commands.mcp import mcp as _mcp  # noqa: E402
@@ -99,6 +113,9 @@ app.add_typer(_keys.app, name="keys")
 app.command()(_mcp)
 app.command()(_token.token)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(_work.work)
+app.command()(_purge.purge)
+app.command()(_backup.backup)
+app.command()(_backup.restore)
 
 if __name__ == "__main__":
     app()

@@ -35,6 +35,12 @@ class Settings:
     shutdown_seconds: float = 10.0
     # /mcp Host/Origin checks: comma-separated host[:port] patterns ("name:*"); empty = off.
     mcp_allowed_hosts: str = ""
+    retention_days: float = 30.0  # 0 keeps everything
+    retention_interval_seconds: float = 60.0
+    metrics_enabled: bool = True
+    metrics_public: bool = False
+    metrics_max_channels: int = 100
+    cost_currency: str = "USD"
     extra: dict[str, str] = field(default_factory=dict)
 
     def apply_to_env(self) -> None:
@@ -67,4 +73,10 @@ class Settings:
             write_timeout_seconds=_float("TASKLOOM_WRITE_TIMEOUT_SECONDS", 5.0),
             shutdown_seconds=_float("TASKLOOM_SHUTDOWN_SECONDS", 10.0),
             mcp_allowed_hosts=os.environ.get("TASKLOOM_MCP_ALLOWED_HOSTS", ""),
+            retention_days=_float("TASKLOOM_RETENTION_DAYS", 30.0),
+            retention_interval_seconds=_float("TASKLOOM_RETENTION_INTERVAL_SECONDS", 60.0),
+            metrics_enabled=os.environ.get("TASKLOOM_METRICS", "1") not in ("0", "false", "no", "off"),
+            metrics_public=os.environ.get("TASKLOOM_METRICS_PUBLIC", "") in ("1", "true", "yes"),
+            metrics_max_channels=int(_float("TASKLOOM_METRICS_MAX_CHANNELS", 100)),
+            cost_currency=os.environ.get("TASKLOOM_COST_CURRENCY") or "USD",
         )

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskloom import __version__
 from taskloom.api.deps import JSONResponse
+from taskloom.api.observability import install_observability
 from taskloom.api.shutdown import drain_on_signal
 from taskloom.clock import Clock
 from taskloom.config import Settings
@@ -21,6 +22,7 @@ from taskloom.domain.errors import TaskloomError
 from taskloom.engine.engine import Engine, Service
 from taskloom.engine.health import readiness
 from taskloom.engine.rescuer import LeaseRescuer
+from taskloom.engine.retention import RetentionService
 from taskloom.mcp_server import http as mcp_http
 from taskloom.storage import open_storage
 
@@ -96,6 +98,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
     for module in families:
         if hasattr(module, "make_services"):
             all_services.extend(module.make_services(settings))
+    all_services.append(RetentionService(settings.retention_days, settings.retention_interval_seconds))
     all_services.extend(services or [])
     engine = Engine(storage, clock, services=all_services, write_timeout_seconds=settings.write_timeout_seconds)
     for module in families:
@@ -164,11 +167,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
         app.include_router(module.router)
     mcp = mcp_http.mount(app, engine, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    install_observability(app, engine, settings)  # request logs (outermost), metrics, /metrics
     return app
 
 
 def app_from_env() -> FastAPI:
     """The app of one worker process of ``taskloom serve --workers N`` (settings from the environment)."""
+    from taskloom import logs
+
+    logs.configure()
     settings = Settings.from_env()
     if not settings.jwt_secret:
         raise RuntimeError("TASKLOOM_JWT_SECRET must be set for worker processes")

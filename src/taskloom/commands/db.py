@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from taskloom.engine.context import Ctx
+    from taskloom.engine.engine import Engine
     from taskloom.storage.sql import Tx
 
 T = TypeVar("T")
@@ -19,9 +20,8 @@ def database_url(database: str | None) -> str:
     return database or Settings.from_env().database_url
 
 
-def run_op(database: str | None, op: Callable[[Tx, Ctx], T], *, write: bool = True) -> T:
-    """Migrate, then run ``op`` in one transaction as the system actor, and close."""
-    from taskloom.domain.actors import SYSTEM
+def with_engine(database: str | None, fn: Callable[[Engine], Awaitable[T]]) -> T:
+    """Migrate, start an engine without background services, run ``fn(engine)``, close."""
     from taskloom.engine.engine import Engine
     from taskloom.storage import open_storage
 
@@ -31,8 +31,16 @@ def run_op(database: str | None, op: Callable[[Tx, Ctx], T], *, write: bool = Tr
         engine = Engine(storage)
         await engine.start(run_services=False)
         try:
-            return await (engine.write(SYSTEM, op, origin="cli") if write else engine.read(SYSTEM, op))
+            return await fn(engine)
         finally:
             await engine.stop()
 
     return asyncio.run(main())
+
+
+def run_op(database: str | None, op: Callable[[Tx, Ctx], T], *, write: bool = True) -> T:
+    """Run ``op`` in one transaction as the system actor."""
+    from taskloom.domain.actors import SYSTEM
+
+    return with_engine(database, lambda engine: engine.write(SYSTEM, op, origin="cli") if write
+                       else engine.read(SYSTEM, op))

@@ -16,6 +16,7 @@ import os
 from typing import TYPE_CHECKING
 
 from taskloom.engine.engine import Service
+from taskloom.engine.observe import schedule_firings
 from taskloom.engine.schedules import fire_due, release_waiting
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class Scheduler(Service):
         while True:
             n = await engine.system_write(lambda tx, ctx: fire_due(tx, ctx, self.batch))
             self.fired += n
+            schedule_firings("fired", n)
             if n < self.batch:
                 break
         while await engine.system_write(lambda tx, ctx: release_waiting(tx, ctx, self.batch)) >= self.batch:

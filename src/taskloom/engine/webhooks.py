@@ -34,6 +34,7 @@ from taskloom.domain.retry import retry_delay
 from taskloom.engine.agents import TERMINAL_NAMES, iso
 from taskloom.engine.context import EVENT_HOOKS, Ctx, loads, new_id
 from taskloom.engine.engine import Service
+from taskloom.engine.observe import webhook_attempt
 from taskloom.storage.sql import Row, Tx
 
 if TYPE_CHECKING:
@@ -279,6 +280,7 @@ class WebhookSender(Service):
                 changes["next_attempt_at"] = next_at
         if tx.webhook_delivery_update(d["id"], changes) is None:
             return
+        tx.after_commit.append(lambda: webhook_attempt(result, d["id"], d["url"], code, error))
         tx.webhook_attempt_insert({
             "delivery_id": d["id"], "attempt": attempt, "started_at": started, "duration_ms": duration,
             "status_code": code, "error": error if result != "delivered" else None, "outcome": result,

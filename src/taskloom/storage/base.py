@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -98,6 +99,16 @@ class Storage(ABC):
 
     def __init__(self) -> None:
         self.hub = NoticeHub()
+        # Called with each committed write transaction, on the storage thread, after the commit.
+        self.commit_hooks: list[Callable[[Tx], None]] = []
+
+    def committed(self, tx: Tx) -> None:
+        calls: list[Callable[[], None]] = [lambda hook=hook: hook(tx) for hook in self.commit_hooks]  # type: ignore[misc]
+        for call in calls + tx.after_commit:
+            try:
+                call()
+            except Exception:  # noqa: BLE001 - an observer must never fail a committed write
+                logging.getLogger("taskloom.storage").exception("commit hook failed")
 
     @abstractmethod
     def migrate(self) -> list[str]:

@@ -196,6 +196,7 @@ class PostgresStorage(Storage):
                     with conn.transaction():
                         tx = PostgresTx(conn)
                         result = fn(tx)
+                self.committed(tx)
                 if tx.notices:
                     # After the commit: wake this process at once, and others through
                     # the notifier. NOTIFY inside the data transaction would take

@@ -1,4 +1,5 @@
-"""Queries for running Taskloom in production (issue #12): readiness. Mixed into ``Tx``."""
+"""Queries for running Taskloom in production (issue #12): readiness, metrics gauges, retention.
+Mixed into ``Tx``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,76 @@ class OpsQueries:
         dialect: str
 
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+        def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
 
     def migrations_applied(self) -> set[str]:
         return {str(r["name"]) for r in self._rows("SELECT name FROM schema_migrations")}
+
+    def metrics_snapshot(self, now: float, stuck_after: float) -> Row:
+        """The gauges of /metrics, read in one transaction."""
+        queued = self._rows(
+            "SELECT network_channel AS channel, COUNT(*) AS depth, :now - MIN(queued_at) AS oldest_age FROM runs"
+            " WHERE status = 'queued' AND held = 0 AND available_at <= :now GROUP BY network_channel", {"now": now})
+        active = self._rows(
+            "SELECT network_channel AS channel, COUNT(*) AS active FROM runs"
+            " WHERE status IN ('claimed','starting','running') GROUP BY network_channel")
+        one = self._rows(
+            "SELECT (SELECT COUNT(*) FROM runs WHERE status IN ('claimed','starting','running')"
+            "        AND COALESCE(heartbeat_at, claimed_at) < :stuck) AS stuck,"
+            " (SELECT COUNT(*) FROM tasks WHERE approval_state = 'pending'"
+            "        AND status NOT IN ('completed','failed','canceled')) AS approvals,"
+            " (SELECT COUNT(*) FROM tasks WHERE status = 'blocked' AND blocked_reason = 'awaiting_input') AS awaiting,"
+            " (SELECT COALESCE(SUM(input_tokens), 0) FROM usage_rollup) AS input_tokens,"
+            " (SELECT COALESCE(SUM(output_tokens), 0) FROM usage_rollup) AS output_tokens,"
+            " (SELECT COALESCE(SUM(cost), 0) FROM usage_rollup) AS cost",
+            {"stuck": now - stuck_after})[0]
+        return {"queued": queued, "active": active, **{k: float(v or 0) for k, v in one.items()}}
+
+    # -- retention ----------------------------------------------------------------------
+    def retention_candidates(self, cutoff: float, cursor: tuple[float, str] | None, limit: int) -> list[Row]:
+        """Closed tasks older than ``cutoff`` (oldest first, after ``cursor``) that are not scheduled;
+        ``linked`` says whether a parent, child or dependency ties them to others."""
+        params: dict[str, Any] = {"cutoff": cutoff, "limit": limit}
+        after = ""
+        if cursor is not None:
+            params.update(c_at=cursor[0], c_id=cursor[1])
+            after = " AND (t.closed_at > :c_at OR (t.closed_at = :c_at AND t.id > :c_id))"
+        return self._rows(
+            "SELECT t.id, t.closed_at, (t.parent_task_id IS NOT NULL"
+            " OR EXISTS (SELECT 1 FROM tasks c WHERE c.parent_task_id = t.id)"
+            " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.task_id = t.id)"
+            " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on_task_id = t.id)) AS linked"
+            " FROM tasks t WHERE t.status IN ('completed','failed','canceled') AND t.closed_at < :cutoff" + after +
+            " AND NOT EXISTS (SELECT 1 FROM schedules s WHERE s.task_id = t.id)"
+            " ORDER BY t.closed_at, t.id LIMIT :limit", params)
+
+    def retention_group_step(self, ids: list[str]) -> list[Row]:
+        """These tasks with their status, age, whether scheduled, and the ids they link to."""
+        if not ids:
+            return []
+        params: dict[str, Any] = {}
+        names = ", ".join(f":g{i}" for i in range(len(ids)))
+        params.update({f"g{i}": v for i, v in enumerate(ids)})
+        rows = self._rows(
+            f"SELECT id, status, closed_at, parent_task_id, EXISTS (SELECT 1 FROM schedules s WHERE s.task_id = t.id)"
+            f" AS scheduled FROM tasks t WHERE id IN ({names})", params)
+        links: dict[str, list[str]] = {r["id"]: [r["parent_task_id"]] if r["parent_task_id"] else [] for r in rows}
+        for r in self._rows(f"SELECT id, parent_task_id FROM tasks WHERE parent_task_id IN ({names})", params):
+            links[r["parent_task_id"]].append(r["id"])
+        for r in self._rows(f"SELECT task_id, depends_on_task_id FROM task_dependencies WHERE task_id IN ({names})"
+                            f" OR depends_on_task_id IN ({names})", params):
+            if r["task_id"] in links:
+                links[r["task_id"]].append(r["depends_on_task_id"])
+            if r["depends_on_task_id"] in links:
+                links[r["depends_on_task_id"]].append(r["task_id"])
+        return [{**r, "_links": links[r["id"]]} for r in rows]
+
+    def tasks_delete(self, ids: list[str]) -> int:
+        """Delete these tasks; the schema's ON DELETE CASCADE removes what hangs off them."""
+        params = {f"d{i}": v for i, v in enumerate(ids)}
+        names = ", ".join(f":d{i}" for i in range(len(ids)))
+        # Children first would be cascaded anyway; clearing dependency rows first keeps PostgreSQL's
+        # cascade from visiting them twice.
+        self._exec(f"DELETE FROM task_dependencies WHERE task_id IN ({names}) OR depends_on_task_id IN ({names})",
+                   params)
+        return self._exec(f"DELETE FROM tasks WHERE id IN ({names})", params)

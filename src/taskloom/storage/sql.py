@@ -9,7 +9,7 @@ lost race changes nothing and the caller sees it (rowcount 0 / None).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from taskloom.storage.base import Notice
@@ -72,6 +72,10 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         self.conn = conn
         self.readonly = readonly
         self.notices: set[Notice] = set()
+        # Runs whose status this transaction changed (the updated rows), for commit hooks
+        # (metrics, logs): they see only what was committed.
+        self.run_transitions: list[Row] = []
+        self.after_commit: list[Callable[[], None]] = []  # run once committed, on the storage thread
 
     # -- low-level helpers (private to storage) --------------------------------
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
@@ -287,6 +291,8 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         if expect_status is not None:
             where += " AND status IN " + _in_list("s", list(expect_status), params)
         row = self._one(f"UPDATE runs SET {sets} WHERE {where} RETURNING *", params)
+        if row is not None and "status" in changes:
+            self.run_transitions.append(row)
         if row is not None and row["status"] == "queued" and not row["held"]:
             self.notify(("runs", "*"))
         return row

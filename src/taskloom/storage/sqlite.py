@@ -190,6 +190,7 @@ class SqliteStorage(Storage):
     def _run_group(self, conn: sqlite3.Connection, group: list[Any]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         notices: set[Any] = set()
+        done: list[SqliteTx] = []
         conn.execute("BEGIN IMMEDIATE")
         for fn, fut in group:
             tx = SqliteTx(conn)
@@ -206,6 +207,7 @@ class SqliteStorage(Storage):
                 conn.execute("RELEASE op")
                 outcomes.append((fut, result, None))
                 notices |= tx.notices
+                done.append(tx)
         try:
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001
@@ -215,6 +217,9 @@ class SqliteStorage(Storage):
                 pass
             outcomes = [(fut, None, exc) for fut, _, _ in outcomes]
             notices = set()
+            done = []
+        for tx in done:
+            self.committed(tx)
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve_all, outcomes)
         self.hub.publish(notices)

@@ -1,0 +1,38 @@
+"""Log formatting: JSON and text lines carry the fields; credentials are redacted whatever
+the message says; bad settings are refused by name."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from taskloom import logs
+from taskloom.api.auth import issue_token
+from taskloom.engine.api_keys import new_key
+
+
+def record(message: str, **fields: object) -> logging.LogRecord:
+    rec = logging.LogRecord("taskloom.request", logging.INFO, __file__, 1, message, (), None)
+    rec.fields = fields
+    return rec
+
+
+def test_json_and_text_lines_redact_credentials() -> None:
+    token, key = issue_token("s" * 32, "root", role="admin"), new_key()
+    message = f"saw Bearer {token} and {key} and ct_abcdefghijklmnop"
+    line = json.loads(logs.JsonFormatter().format(record(message, route="/api/tasks", status=200)))
+    assert line["route"] == "/api/tasks" and line["status"] == 200 and line["level"] == "info"
+    text = logs.TextFormatter().format(record(message, header=key))
+    for out in (json.dumps(line), text):
+        assert token not in out and key not in out and "ct_abcdefghijklmnop" not in out
+        assert "[redacted]" in out
+    assert "route=" not in text and "header=[redacted]" in text
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="TASKLOOM_LOG_FORMAT"):
+        logs.configure("xml")
+    with pytest.raises(ValueError, match="TASKLOOM_LOG_LEVEL"):
+        logs.configure("json", "LOUD")
