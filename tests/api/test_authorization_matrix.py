@@ -133,6 +133,8 @@ EXPECTED: dict[tuple[str, str], tuple[Any, Any, Any]] = {
     ("POST", "/tasks/{task_id}/cancel"): ("ok", 403, "ok"),
     ("GET", "/tasks/{task_id}/runs"): ("read", "read", "read"),
     ("POST", "/events"): ("ok", "ok", "ok"),
+    # Prometheus metrics: any caller with a valid token (no ids in them)
+    ("GET", "/metrics"): ("read", "read", "read"),
     # API keys (admins only)
     ("POST", "/api/keys"): (403, 403, 403),
     ("GET", "/api/keys"): (403, 403, 403),
