@@ -22,7 +22,8 @@ class Settings:
     stuck_after_seconds: float = 600.0
     backlog_threshold_seconds: float = 300.0
     stale_after_seconds: float = 300.0
-    webhook_allow_private: bool = False
+    webhook_allow_private: bool = False  # deprecated alias: loopback and private ranges, never link-local
+    webhook_allowed_hosts: str = ""  # comma list of names, IPs and CIDRs allowed to receive webhooks
     # Seed 002 (agent tasks): default run timeout and webhook delivery policy.
     agent_default_timeout_seconds: float = 3600.0
     webhook_retry_period_seconds: float = 86_400.0
@@ -65,6 +66,7 @@ class Settings:
             backlog_threshold_seconds=_float("TASKLOOM_BACKLOG_THRESHOLD_SECONDS", 300.0),
             stale_after_seconds=_float("TASKLOOM_STALE_AFTER_SECONDS", 300.0),
             webhook_allow_private=os.environ.get("TASKLOOM_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
+            webhook_allowed_hosts=os.environ.get("TASKLOOM_WEBHOOK_ALLOWED_HOSTS", ""),
             agent_default_timeout_seconds=_float("TASKLOOM_AGENT_DEFAULT_TIMEOUT_SECONDS", 3600.0),
             webhook_retry_period_seconds=_float("TASKLOOM_WEBHOOK_RETRY_PERIOD_SECONDS", 86_400.0),
             webhook_backoff_base_seconds=_float("TASKLOOM_WEBHOOK_BACKOFF_BASE_SECONDS", 5.0),

@@ -335,7 +335,8 @@ def _ws_a_ids(w: World) -> list[str]:
 
 def test_every_route_has_a_row(world: World) -> None:
     missing = [r for r in authenticated_routes(world.client.app) if r not in EXPECTED]
-    assert not missing, f"routes without a row in EXPECTED of tests/api/test_authorization_matrix.py (and docs/authorization.md): {missing}"
+    assert not missing, ("routes without a row in EXPECTED of tests/api/test_authorization_matrix.py"
+                         f" (and docs/authorization.md): {missing}")
     public_with_auth = [r for r in PUBLIC if r in EXPECTED]
     assert not public_with_auth
 

@@ -68,7 +68,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def hook_api(make_api: ApiFactory, clock: ManualClock | None = None, **overrides: Any) -> Api:
-    settings: dict[str, Any] = {"webhook_allow_private": True, "webhook_backoff_base_seconds": 10.0,
+    settings: dict[str, Any] = {"webhook_allowed_hosts": "127.0.0.1", "webhook_backoff_base_seconds": 10.0,
                                 "webhook_timeout_seconds": 2.0}
     settings.update(overrides)
     return make_api(clock=clock or ManualClock(), services=False, **settings)
@@ -256,7 +256,7 @@ def test_restart_while_a_delivery_is_pending(make_api: ApiFactory, receiver: Rec
 
 
 def test_background_sender_delivers_on_its_own(make_api: ApiFactory, receiver: Receiver) -> None:
-    api = make_api(webhook_allow_private=True, webhook_poll_seconds=0.05)
+    api = make_api(webhook_allowed_hosts="127.0.0.1", webhook_poll_seconds=0.05)
     register(api, "bot")
     t = web_submit(api, receiver)
     api.post(f"/api/agents/bot/tasks/{t['task_id']}/cancel", headers=MEMBER)
@@ -282,10 +282,12 @@ def test_private_urls_are_refused_unless_allowed(make_api: ApiFactory) -> None:
                      headers=MEMBER)
         assert r.status_code == 400, (url, r.text)
         assert "webhook_url refused" in r.json()["error"], url
-        assert "TASKLOOM_WEBHOOK_ALLOW_PRIVATE" in r.json()["error"], url
+        assert "TASKLOOM_WEBHOOK_ALLOWED_HOSTS" in r.json()["error"], url
     assert api.get("/api/agents/bot/tasks").json()["tasks"] == []
-    # An admin's setting lets them through (the tests' own receivers rely on it).
-    allowed = make_api(clock=ManualClock(), services=False, webhook_allow_private=True)
+    # An admin's list lets chosen receivers through (the tests' own receivers rely on it).
+    allowed = make_api(clock=ManualClock(), services=False,
+                       webhook_allowed_hosts="localhost,127.0.0.0/8,10.1.2.3,192.168.0.0/16,172.16.0.0/12,::1,"
+                                             "169.254.169.254,0.0.0.0,fe80::/10,::ffff:127.0.0.1,100.64.0.0/10")
     for url in PRIVATE_URLS:
         r = allowed.post("/api/agents/bot/tasks", {"message": "x", "callback_mode": "webhook", "webhook_url": url},
                          headers=MEMBER)

@@ -71,7 +71,8 @@ async def submit_task(agent_id: str, body: SubmitTask, request: Request, engine:
     settings: Settings = request.app.state.settings
     if body.callback_mode == "webhook" and body.webhook_url:
         # DNS may block: off the event loop, and before the write so nothing is half-applied.
-        await asyncio.to_thread(webhooks.check_webhook_url, body.webhook_url, settings.webhook_allow_private)
+        await asyncio.to_thread(webhooks.check_webhook_url, body.webhook_url,
+                                webhooks.AddressPolicy.from_settings(settings))
     sub = agent_ops.Submission(
         message=body.message, priority=body.priority, timeout_override=body.timeout_override,
         metadata=body.metadata, callback_mode=body.callback_mode, webhook_url=body.webhook_url,

@@ -8,23 +8,35 @@
   HMAC-SHA256 over ``"<timestamp>.<raw body>"``, and records every attempt. Non-2xx,
   timeouts and connection errors retry with exponential backoff (with jitter) until the
   retry period after the delivery was created is spent; then the delivery is ``failed``.
-- URLs that resolve to private, loopback, link-local or otherwise non-public addresses are
-  refused at submit time (and re-checked before each send, against DNS rebinding) unless
-  ``TASKLOOM_WEBHOOK_ALLOW_PRIVATE=1``.
+- SSRF: a URL whose host resolves to any non-public address is refused, at submit time and
+  before each send. Addresses carried inside IPv6 ones (IPv4-mapped or -compatible, 6to4,
+  Teredo, NAT64) must be public too. ``TASKLOOM_WEBHOOK_ALLOWED_HOSTS`` (names, IPs, CIDRs)
+  allows chosen private receivers; ``TASKLOOM_WEBHOOK_ALLOW_PRIVATE=1`` (deprecated) allows
+  loopback and private ranges, never link-local or cloud metadata addresses.
+- Each send resolves the host once, checks every answer, and connects to that checked address
+  only (a pinned transport: Host header, TLS SNI and certificate check use the name), so a
+  name that answers differently the second time (DNS rebinding) cannot turn it inward. No
+  redirects are followed, at most 64 KB of an answer is read, and connect and total time are
+  bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import ipaddress
 import logging
 import socket
+import ssl
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import orjson
 
@@ -43,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("taskloom.webhooks")
 SIGNATURE_HEADER = "X-Taskloom-Signature"
 USER_AGENT = "taskloom-webhooks/1"
+MAX_RESPONSE_BYTES = 64 * 1024
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 # -- signing ----------------------------------------------------------------------------------
@@ -72,13 +86,85 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: float = 300.0, n
 
 # -- the SSRF rule ------------------------------------------------------------------------------
 
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Cloud metadata services: never a webhook receiver, whatever the allow-private alias says.
+METADATA = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254"))
+# What the deprecated TASKLOOM_WEBHOOK_ALLOW_PRIVATE=1 opens: loopback and private ranges only.
+_ALIAS_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7"))
+_warned: list[bool] = []  # the deprecation is logged once per process
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+
+def embedded(ip: IP) -> list[IP]:
+    """The IPv4 addresses an IPv6 address carries: IPv4-mapped or -compatible, 6to4, Teredo
+    (server and client), NAT64. A packet to the outer address can reach any of them."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    out: list[IP] = []
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.ipv4_mapped is not None:
+        out.append(ip.ipv4_mapped)
+    if int(ip) >> 32 == 0 and int(ip) > 1:  # ::a.b.c.d (deprecated IPv4-compatible)
+        out.append(low32)
+    if ip.sixtofour is not None:
+        out.append(ip.sixtofour)
+    if ip.teredo is not None:
+        out.extend(ip.teredo)
+    if any(ip in n for n in _NAT64):
+        out.append(low32)
+    return out
+
+
+def _is_public(ip: IP) -> bool:
     return ip.is_global and not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
                                  or ip.is_reserved or ip.is_unspecified)
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Which addresses may receive webhooks: public ones, plus what the settings allow."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    allow_private: bool = False  # the deprecated alias
+
+    @classmethod
+    def parse(cls, allowed_hosts: str, allow_private: bool = False) -> AddressPolicy:
+        hosts, networks = set(), []
+        for entry in (e.strip() for e in allowed_hosts.split(",")):
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                hosts.add(entry.lower().rstrip("."))
+        return cls(frozenset(hosts), tuple(networks), allow_private)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AddressPolicy:
+        if settings.webhook_allow_private and not _warned:
+            _warned.append(True)
+            log.warning("TASKLOOM_WEBHOOK_ALLOW_PRIVATE is deprecated: list receivers in TASKLOOM_WEBHOOK_ALLOWED_HOSTS"
+                        " (the alias allows loopback and private ranges, never link-local or metadata)")
+        return cls.parse(settings.webhook_allowed_hosts, settings.webhook_allow_private)
+
+    def refusal(self, host: str, address: str) -> str | None:
+        """Why ``host`` at ``address`` may not receive webhooks, or None."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if host.lower().rstrip(".") in self.hosts or any(ip in n for n in self.networks):
+            return None
+        for candidate in (ip, *embedded(ip)):
+            if _is_public(candidate):
+                continue
+            if (self.allow_private and candidate == ip and ip not in METADATA
+                    and any(ip in n for n in _ALIAS_NETWORKS)):
+                continue  # the alias opens loopback and private addresses themselves, not ones carried inside others
+            carried = "" if candidate == ip else f" (it carries {candidate})"
+            return (f"it points at a non-public address ({address}{carried}); an admin may allow it with"
+                    " TASKLOOM_WEBHOOK_ALLOWED_HOSTS")
+        return None
 
 
 def parse_webhook_url(url: str) -> tuple[str, int]:
@@ -97,28 +183,79 @@ def parse_webhook_url(url: str) -> tuple[str, int]:
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def resolve_blocked(host: str, port: int) -> str | None:
-    """Why ``host`` may not receive webhooks (a non-public address), or None. Blocking (DNS)."""
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` answers now. Blocking (DNS): call it from a worker thread."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def checked_address(host: str, port: int, policy: AddressPolicy) -> tuple[str | None, str | None]:
+    """(the address to connect to, None) when every answer is allowed, else (None, why not). Blocking."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        return f"its host {host!r} does not resolve ({exc})"
-    for info in infos:
-        address = str(info[4][0])
-        if not _is_public(address):
-            return (f"it points at a private, loopback or link-local address ({address}); an admin may allow"
-                    " that with TASKLOOM_WEBHOOK_ALLOW_PRIVATE=1")
-    return None
+        addresses = resolve(host, port)
+    except (OSError, UnicodeError) as exc:
+        return None, f"its host {host!r} does not resolve ({exc})"
+    if not addresses:
+        return None, f"its host {host!r} does not resolve"
+    for address in addresses:
+        problem = policy.refusal(host, address)
+        if problem:
+            return None, problem
+    return addresses[0], None
 
 
-def check_webhook_url(url: str, allow_private: bool) -> None:
+def check_webhook_url(url: str, policy: AddressPolicy) -> None:
     """Submit-time check. Blocking: call it from a worker thread."""
     host, port = parse_webhook_url(url)
-    if allow_private:
-        return
-    problem = resolve_blocked(host, port)
+    _, problem = checked_address(host, port, policy)
     if problem:
         raise InvalidInput(f"webhook_url refused: {problem}")
+
+
+# -- the pinned transport -------------------------------------------------------------------------
+
+
+async def open_tcp(backend: httpcore.AsyncNetworkBackend, address: str, port: int, timeout: float | None,
+                   local_address: str | None, socket_options: Iterable[Any] | None) -> httpcore.AsyncNetworkStream:
+    """The one place a webhook socket is opened: to a checked address, never to a name."""
+    return await backend.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                     socket_options=socket_options)
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects ``host`` to ``address`` and nothing else: no second DNS lookup."""
+
+    def __init__(self, host: str, address: str):
+        self.host = host
+        self.address = address
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        if host.lower() != self.host:
+            raise httpcore.ConnectError(f"{host} is not the checked host {self.host}")
+        return await open_tcp(self._inner, self.address, port, timeout, local_address, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class PinnedTransport(httpx.AsyncHTTPTransport):
+    """An httpx transport whose connections go to one checked address. The URL keeps the name,
+    so the Host header, TLS SNI and the certificate check are the name's."""
+
+    def __init__(self, url: str, address: str):
+        super().__init__(trust_env=False)
+        host = httpx.URL(url).raw_host.decode("ascii").lower()
+        # httpx builds its pool without a network-backend option; this pool is the same but for it.
+        self._pool = httpcore.AsyncConnectionPool(ssl_context=_ssl_context(), max_connections=1,
+                                                  network_backend=_PinnedBackend(host, address))
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every send (loading the CA bundle is slow)."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 # -- the outbox -------------------------------------------------------------------------------
@@ -209,6 +346,7 @@ class WebhookSender(Service):
 
     def __init__(self, settings: Settings, batch: int = 50):
         self.settings = settings
+        self.policy = AddressPolicy.from_settings(settings)
         self.interval = settings.webhook_poll_seconds
         self.batch = batch
         self.sent = 0
@@ -226,22 +364,20 @@ class WebhookSender(Service):
         taken = await engine.system_write(take)
         if not taken:
             return
-        async with httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False,
-                                     trust_env=False) as client:
-            outcomes = await asyncio.gather(*(self._send(client, d) for d in taken))
+        outcomes = await asyncio.gather(*(self._send(d) for d in taken))
         started = now
         await engine.system_write(lambda tx, ctx: [self._settle(tx, ctx, d, o, started)
                                                     for d, o in zip(taken, outcomes, strict=True)])
 
-    async def _send(self, client: httpx.AsyncClient, d: Row) -> tuple[int | None, str | None, int]:
+    async def _send(self, d: Row) -> tuple[int | None, str | None, int]:
         """(status code, error, duration ms). Never raises."""
         began = time.monotonic()
+        total = self.settings.webhook_timeout_seconds
         try:
-            if not self.settings.webhook_allow_private:
-                host, port = parse_webhook_url(d["url"])
-                problem = await asyncio.to_thread(resolve_blocked, host, port)
-                if problem:
-                    return None, f"refused: {problem}", 0
+            host, port = parse_webhook_url(d["url"])
+            address, problem = await asyncio.to_thread(checked_address, host, port, self.policy)
+            if address is None:
+                return None, f"refused: {problem}", 0
             body = d["body"].encode()
             timestamp = int(time.time())
             headers = {
@@ -252,11 +388,17 @@ class WebhookSender(Service):
                 "X-Taskloom-Delivery": d["id"],
                 "X-Taskloom-Event": d["event"],
             }
-            response = await client.post(d["url"], content=body, headers=headers)
-            return response.status_code, None, int((time.monotonic() - began) * 1000)
-        except httpx.TimeoutException:
-            return None, f"timeout after {self.settings.webhook_timeout_seconds} s", _ms(began)
-        except (httpx.HTTPError, OSError, InvalidInput) as exc:
+            timeout = httpx.Timeout(total, connect=min(CONNECT_TIMEOUT_SECONDS, total))
+            transport = PinnedTransport(d["url"], address)
+            async with (asyncio.timeout(total),
+                        httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False,
+                                          trust_env=False) as client,
+                        client.stream("POST", d["url"], content=body, headers=headers) as response):
+                await _read_at_most(response, MAX_RESPONSE_BYTES)
+            return response.status_code, None, _ms(began)
+        except (httpx.TimeoutException, TimeoutError):
+            return None, f"timeout after {total} s", _ms(began)
+        except (httpx.HTTPError, httpcore.ConnectError, OSError, InvalidInput) as exc:
             return None, f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}", _ms(began)
 
     def _settle(self, tx: Tx, ctx: Ctx, d: Row, outcome: tuple[int | None, str | None, int], started: float) -> None:
@@ -287,6 +429,15 @@ class WebhookSender(Service):
             "next_attempt_at": next_at,
         })
         self.sent += 1
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> None:
+    """Read (and drop) at most ``limit`` bytes of the answer: only its status matters."""
+    seen = 0
+    async for chunk in response.aiter_raw():
+        seen += len(chunk)
+        if seen >= limit:
+            break
 
 
 def _ms(began: float) -> int:
