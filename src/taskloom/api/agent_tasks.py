@@ -68,6 +68,8 @@ def make_services(settings: Settings) -> list[Service]:
                         503: {"description": "Agent unavailable (paused, stopped, or error state)"}})
 async def submit_task(agent_id: str, body: SubmitTask, request: Request, engine: EngineDep,
                       actor: CurrentActor) -> Response:
+    """Sends a task to the agent, answered by polling or a signed webhook. 404 unknown agent; 503 when the agent is
+    paused or stopped; 400 for a refused webhook URL."""
     settings: Settings = request.app.state.settings
     if body.callback_mode == "webhook" and body.webhook_url:
         # DNS may block: off the event loop, and before the write so nothing is half-applied.
@@ -93,6 +95,7 @@ async def submit_task(agent_id: str, body: SubmitTask, request: Request, engine:
 async def list_tasks(agent_id: str, engine: EngineDep, actor: CurrentActor, status: SeedState | None = None,
                      limit: int = Query(default=100, ge=1, le=1000),
                      offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
+    """The agent's tasks in seed-002 states, newest first, optionally by state. 404 unknown agent."""
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
         agent_ops.get_agent(tx, agent_id)
         rows = tx.agent_task_list(agent_id, state=status, visible_workspaces=ctx.actor.workspaces, limit=limit,
@@ -104,6 +107,7 @@ async def list_tasks(agent_id: str, engine: EngineDep, actor: CurrentActor, stat
 
 @router.get("/api/agents/{agent_id}/tasks/{task_id}", summary="Get the status and result of a task")
 async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Status, result or error, and the question when it awaits input. 404 when the task was not submitted to this agent."""
     def op(tx: Tx, ctx: Ctx) -> Row:
         return agent_ops.task_view(tx, agent_ops.load_agent_task(tx, ctx, agent_id, task_id))
 
@@ -113,6 +117,8 @@ async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: Curren
 @router.post("/api/agents/{agent_id}/tasks/{task_id}/messages", summary="Send a message or input to a task")
 async def send_message(agent_id: str, task_id: str, body: SendMessage, engine: EngineDep,
                        actor: CurrentActor) -> Response:
+    """Sends a message to the task's agent; an answer resumes a task awaiting input. 404 unknown task; 409 when the task
+    is closed."""
     def op(tx: Tx, ctx: Ctx) -> Row:
         msg, task = agent_ops.send_message(tx, ctx, agent_id, task_id, body.message)
         return {"message": agent_ops.message_record(msg), "task": agent_ops.task_view(tx, task)}
@@ -123,6 +129,7 @@ async def send_message(agent_id: str, task_id: str, body: SendMessage, engine: E
 @router.get("/api/agents/{agent_id}/tasks/{task_id}/messages", summary="The conversation of a task, in order")
 async def list_messages(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor,
                         after_sequence: int = Query(default=0, ge=0, le=2**62)) -> Response:
+    """The conversation between people and the agent, in order. 404 unknown task."""
     messages = await engine.read(actor, lambda tx, ctx: agent_ops.task_messages(tx, ctx, agent_id, task_id,
                                                                                after_sequence))
     return ok({"messages": messages})
@@ -132,6 +139,7 @@ async def list_messages(agent_id: str, task_id: str, engine: EngineDep, actor: C
              responses={400: {"description": "Task cannot be cancelled (already completed/failed)"}})
 async def cancel_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor,
                       body: CancelBody | None = None) -> Response:
+    """Cancels the submitted task and its run. 404 unknown task; 409 when it is already finished."""
     reason = body.reason if body else None
 
     def op(tx: Tx, ctx: Ctx) -> Row:
@@ -143,6 +151,7 @@ async def cancel_task(agent_id: str, task_id: str, engine: EngineDep, actor: Cur
 @router.get("/api/agents/{agent_id}/tasks/{task_id}/deliveries", summary="Webhook deliveries and their attempts")
 async def list_deliveries(agent_id: str, task_id: str, request: Request, engine: EngineDep,
                           actor: CurrentActor) -> Response:
+    """The task's webhook deliveries with every attempt, status code and error. 404 unknown task."""
     period = request.app.state.settings.webhook_retry_period_seconds
 
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
@@ -160,6 +169,8 @@ async def list_deliveries(agent_id: str, task_id: str, request: Request, engine:
 @router.post("/api/agent/tasks/{run_id}/awaiting-input", tags=["agent"],
              summary="Ask a person a question: the task waits for input while the run stays claimed")
 async def awaiting_input(run_id: str, body: AwaitingInput, engine: EngineDep, actor: CurrentActor) -> Response:
+    """The calling agent asks a question: the task waits for input while the run stays claimed. 403 not your run; 409
+    when the run is not live."""
     def op(tx: Tx, ctx: Ctx) -> Row:
         msg, task = agent_ops.ask(tx, ctx, run_id, body.question, body.claim_token)
         return {"message": agent_ops.message_record(msg), "task": agent_ops.task_view(tx, task)}
@@ -172,5 +183,6 @@ async def awaiting_input(run_id: str, body: AwaitingInput, engine: EngineDep, ac
 async def agent_messages(run_id: str, engine: EngineDep, actor: CurrentActor,
                          after_sequence: int = Query(default=0, ge=0, le=2**62),
                          role: Literal["user", "agent"] | None = None) -> Response:
+    """The messages on the calling agent's run, so it can read the answers to its questions. 403 not your run."""
     return ok(await engine.read(actor, lambda tx, ctx: agent_ops.agent_messages(tx, ctx, run_id, after_sequence,
                                                                               role)))

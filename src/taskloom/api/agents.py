@@ -86,6 +86,7 @@ def install(engine: Engine) -> None:
 
 @router.post("", status_code=201, summary="Register an agent")
 async def create_agent(body: AgentCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Registers an agent; its id is the sub of the token it works with. Agents may not (403); 409 when the id is taken."""
     require_not_agent(actor, "register agents")
     fields = body.model_dump()
     agent = await engine.write(actor, lambda tx, ctx: agent_ops.register_agent(tx, ctx, fields))
@@ -97,6 +98,7 @@ async def create_agent(body: AgentCreate, engine: EngineDep, actor: CurrentActor
 async def list_agents(engine: EngineDep, actor: CurrentActor, team: str | None = None,
                       state: AgentState | None = None, limit: int = Query(default=100, ge=1, le=1000),
                       offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
+    """Registered agents, optionally by team or state, oldest first."""
     rows = await engine.read(actor, lambda tx, ctx: tx.agent_list(team=team, state=state, limit=limit,
                                                                    offset=offset))
     return ok({"agents": [agent_ops.agent_record(a) for a in rows]})
@@ -104,12 +106,15 @@ async def list_agents(engine: EngineDep, actor: CurrentActor, team: str | None =
 
 @router.get("/{agent_id}", summary="Get one agent")
 async def get_agent(agent_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """One registered agent. 404 unknown agent."""
     agent = await engine.read(actor, lambda tx, ctx: agent_ops.get_agent(tx, agent_id))
     return ok(agent_ops.agent_record(agent))
 
 
 @router.patch("/{agent_id}", summary="Update one agent (pause, resume, stop, report an error, ...)")
 async def update_agent(agent_id: str, body: AgentPatch, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Changes an agent: pausing, stopping or an error state stop it from getting work. 403 unless admin, member or the
+    agent itself; 404 unknown agent."""
     changes = body.model_dump(exclude_unset=True)
     agent = await engine.write(actor, lambda tx, ctx: agent_ops.update_agent(tx, ctx, agent_id, changes))
     _forget(engine, agent_id)
@@ -119,6 +124,8 @@ async def update_agent(agent_id: str, body: AgentPatch, engine: EngineDep, actor
 @router.delete("/{agent_id}", status_code=204, summary="Delete one agent (admins)")
 async def delete_agent(agent_id: str, engine: EngineDep, actor: CurrentActor,
                        cancel_open_tasks: bool = False) -> Response:
+    """Deletes an agent; cancel_open_tasks=true cancels its open tasks first. Admins only (403); 409 while it has open
+    tasks."""
     require_admin(actor, "delete agents")
     await engine.write(actor, lambda tx, ctx: agent_ops.delete_agent(tx, ctx, agent_id,
                                                                      cancel_open_tasks=cancel_open_tasks))

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskloom import __version__
 from taskloom.api.deps import JSONResponse
+from taskloom.api.docs import install_docs
 from taskloom.api.observability import install_observability
 from taskloom.api.shutdown import drain_on_signal
 from taskloom.clock import Clock
@@ -121,10 +122,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
     app = FastAPI(
         title="Taskloom",
         version=__version__,
-        description="A durable task runtime for teams of AI agents. Every endpoint but /healthz needs a bearer token.",
+        description="A durable task runtime for teams of AI agents. Every endpoint but /healthz, /readyz and the docs"
+                    " needs a bearer JWT or an API key (Authorization: Bearer, or X-API-Key).",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        docs_url=None, redoc_url=None,  # /docs is served offline by api/docs.py
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.engine = engine
 
@@ -152,12 +156,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
+        """Liveness: 200 with the version and backend while the process answers. No token needed; use /readyz to decide
+        on traffic."""
         return {"status": "ok", "version": __version__, **storage.describe()}
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
-        # No token: an orchestrator probes it. 503 while a check fails (the database does not
-        # answer or lacks a migration, shutting down, a stuck writer; see engine/health.py).
+        """Readiness: 200 when the database answers, every migration is applied and no write is stuck; 503 with the
+        problems otherwise (also while shutting down). No token needed."""
+        # An orchestrator probes it; the checks are in engine/health.py.
         problems = await readiness(engine)
         if problems:
             return JSONResponse({"error": "; ".join(problems), "problems": problems}, status_code=503)

@@ -155,6 +155,7 @@ async def list_all(
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=2**62),
 ) -> Response:
+    """Backlog tasks across all agents, filtered by status, priority or agent and paged. 400 for an unknown filter value."""
     if agent_id is not None:
         _agent(agent_id)
     filters = backlog_ops.list_filters(agent_id, status, priority, actor.workspaces)
@@ -175,6 +176,7 @@ async def list_backlog(
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=2**62),
 ) -> Response:
+    """One agent's backlog, most urgent first, optionally by status. An unknown agent has an empty backlog."""
     filters = backlog_ops.list_filters(_agent(agent_id), status, None, actor.workspaces)
 
     def op(tx: Tx, ctx: Ctx) -> Row:
@@ -187,6 +189,7 @@ async def list_backlog(
 
 @router.post("/{agent_id}", status_code=201, response_model=BacklogTaskOut, summary="Add a task to a backlog")
 async def create_task(agent_id: str, body: BacklogTaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Adds a task to the agent's backlog with the next id of its prefix (e.g. MKT-001). 400 names a bad field."""
     _agent(agent_id)
     task = await engine.write(actor, lambda tx, ctx: backlog_ops.create(
         tx, ctx, agent_id, title=body.title, description=body.description, priority=body.priority))
@@ -195,18 +198,21 @@ async def create_task(agent_id: str, body: BacklogTaskCreate, engine: EngineDep,
 
 @router.get("/{agent_id}/summary", response_model=SummaryOut, summary="Count one agent's tasks by status")
 async def get_summary(agent_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """How many of the agent's tasks are in each status."""
     _agent(agent_id)
     return ok(await engine.read(actor, lambda tx, ctx: backlog_ops.summary(tx, ctx, agent_id)))
 
 
 @router.get("/{agent_id}/prefix", response_model=PrefixOut, summary="Get an agent's task id prefix")
 async def get_prefix(agent_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """The prefix of the agent's task ids. 404 when none is set."""
     _agent(agent_id)
     return ok(await engine.read(actor, lambda tx, ctx: backlog_ops.prefix_info(tx, agent_id)))
 
 
 @router.put("/{agent_id}/prefix", response_model=PrefixOut, summary="Set an agent's task id prefix (admins)")
 async def put_prefix(agent_id: str, body: PrefixBody, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Sets the agent's id prefix (letters, unique). Admins only (403); 409 when another agent uses it."""
     require_admin(actor, "set backlog prefixes")
     _agent(agent_id)
     return ok(await engine.write(actor, lambda tx, ctx: backlog_ops.set_prefix(tx, ctx, agent_id, body.prefix)))
@@ -214,6 +220,7 @@ async def put_prefix(agent_id: str, body: PrefixBody, engine: EngineDep, actor: 
 
 @router.get("/{agent_id}/{task_id}", response_model=BacklogTaskOut, summary="Get one backlog task")
 async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """One backlog task by its MKT-style id or task id. 404 when it is not in this agent's backlog."""
     _agent(agent_id)
     task = await engine.read(actor, lambda tx, ctx: backlog_ops.load_task(tx, ctx, agent_id, task_id))
     return ok(task_view(task))
@@ -222,6 +229,8 @@ async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: Curren
 @router.patch("/{agent_id}/{task_id}", response_model=BacklogTaskOut, summary="Update a backlog task")
 async def patch_task(agent_id: str, task_id: str, body: BacklogTaskPatch, engine: EngineDep,
                      actor: CurrentActor) -> Response:
+    """Changes fields or moves the task to another status (reopening needs reopen=true). 400 for a transition not
+    allowed; 403 for another agent's task."""
     _agent(agent_id)
     sent = body.model_fields_set
     blocker = body.blocker.strip() if body.blocker is not None else None
@@ -242,6 +251,7 @@ async def patch_task(agent_id: str, task_id: str, body: BacklogTaskPatch, engine
 
 @router.delete("/{agent_id}/{task_id}", response_model=DeletedOut, summary="Delete a backlog task (admins)")
 async def delete_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Deletes a backlog task. Admins only (403); 404 when it is not in this agent's backlog."""
     require_admin(actor, "delete tasks")
     _agent(agent_id)
     deleted = await engine.write(actor, lambda tx, ctx: backlog_ops.delete(tx, ctx, agent_id, task_id))

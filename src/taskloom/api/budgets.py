@@ -56,6 +56,8 @@ def exhausted_header(budget: Row | None) -> dict[str, str]:
 
 @router.post("", status_code=201, summary="Create a budget (admins)")
 async def create_budget(body: BudgetCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Creates a token or cost budget for an agent, model, channel or workspace. Admins only (403); 400 names a bad
+    field."""
     require_admin(actor, "manage budgets")
 
     def op(tx: Tx, ctx: Ctx) -> Row:
@@ -67,6 +69,7 @@ async def create_budget(body: BudgetCreate, engine: EngineDep, actor: CurrentAct
 @router.get("", summary="List budgets (admins)")
 async def list_budgets(engine: EngineDep, actor: CurrentActor, scope: Scope | None = None,
                        exhausted: bool | None = Query(default=None)) -> Response:
+    """Every budget with its use in the current period. Admins only (403)."""
     require_admin(actor, "manage budgets")
 
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
@@ -78,6 +81,7 @@ async def list_budgets(engine: EngineDep, actor: CurrentActor, scope: Scope | No
 
 @router.get("/{budget_id}", summary="Get one budget (admins)")
 async def get_budget(budget_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """One budget with its use in the current period. Admins only (403); 404 unknown budget."""
     require_admin(actor, "manage budgets")
     return ok({"budget": await engine.read(actor, lambda tx, ctx: budget_record(budget_ops.get(tx, budget_id),
                                                                                ctx.now))})
@@ -85,6 +89,7 @@ async def get_budget(budget_id: str, engine: EngineDep, actor: CurrentActor) -> 
 
 @router.patch("/{budget_id}", summary="Change a budget's caps or period (admins)")
 async def update_budget(budget_id: str, body: BudgetPatch, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Changes a budget's caps or period. Admins only (403); 404 unknown budget."""
     require_admin(actor, "manage budgets")
     changes = body.model_dump(exclude_unset=True)
 
@@ -96,6 +101,7 @@ async def update_budget(budget_id: str, body: BudgetPatch, engine: EngineDep, ac
 
 @router.delete("/{budget_id}", status_code=204, summary="Delete a budget (admins)")
 async def delete_budget(budget_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Deletes a budget. Admins only (403); 404 unknown budget."""
     require_admin(actor, "manage budgets")
     await engine.write(actor, lambda tx, ctx: budget_ops.delete(tx, ctx, budget_id))
     return Response(status_code=204)

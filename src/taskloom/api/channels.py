@@ -24,6 +24,8 @@ class MessageCreate(Body):
 @router.post("/api/task-runs/{run_id}/messages", status_code=201, summary="Post a message on the run's coordination"
              " channel", responses={422: {"description": "kind is not one of the channel's allowed_message_kinds"}})
 async def post_message(run_id: str, body: MessageCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Posts a message on the run's coordination channel (a question from the claimer makes the task wait for input). 403
+    when not allowed; 404 unknown run."""
     def op(tx: Tx, ctx: Ctx) -> Row:
         msg, run = channel_ops.post(tx, ctx, run_id, body.kind, body.body)
         return {"message": views.message_record(msg), "channel": views.coordination_channel(run)}
@@ -35,6 +37,7 @@ async def post_message(run_id: str, body: MessageCreate, engine: EngineDep, acto
 async def list_messages(run_id: str, engine: EngineDep, actor: CurrentActor,
                         after: int = Query(default=0, ge=0, le=2**62, description="Messages after this sequence"),
                         limit: int = Query(default=100, ge=1, le=1000)) -> Response:
+    """The run's coordination channel after a sequence, in order. 404 unknown run."""
     def op(tx: Tx, ctx: Ctx) -> Row:
         run, rows = channel_ops.messages(tx, ctx, run_id, after, limit)
         return {"channel": views.coordination_channel(run), "messages": [views.message_record(m) for m in rows],

@@ -174,6 +174,7 @@ async def get_dashboard(request: Request, engine: EngineDep, actor: CurrentActor
                         workspace: str | None = None, owner_kind: ActorKind | None = None,
                         owner_ref: str | None = None, network_channel: str | None = None,
                         origin_kind: OriginKind | None = None) -> Response:
+    """Counts by status, live and stuck runs, backlog and latency figures for the caller's visible tasks."""
     filters = _filters(actor, scope=scope, workspace_id=workspace, owner_kind=owner_kind, owner_ref=owner_ref,
                        network_channel=network_channel, origin_kind=origin_kind)
     settings = request.app.state.settings
@@ -300,5 +301,7 @@ async def get_inbox(engine: EngineDep, actor: CurrentActor, scope: Scope | None 
                     owner_kind: ActorKind | None = None, owner_ref: str | None = None, lane: Lane | None = None,
                     unread: bool = False, query: str | None = None,
                     limit: int = Query(default=50, ge=1, le=500)) -> Response:
+    """The tasks that want the caller's attention (approvals, questions, failures), with the caller's own
+    read/dismiss/archive state."""
     filters = _filters(actor, scope=scope, workspace_id=workspace, owner_kind=owner_kind, owner_ref=owner_ref)
     return ok({"inbox": await engine.read(actor, lambda tx, ctx: inbox(tx, ctx, filters, lane, unread, query, limit))})

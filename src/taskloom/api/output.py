@@ -24,6 +24,8 @@ class OutputChunk(Body):
 @router.post("/api/agent/tasks/{run_id}/output", tags=["agent"], summary="Append streamed output to a claimed run",
              responses={413: {"description": "Over 64 KB in this call or 10 MB for the run"}})
 async def post_output(run_id: str, body: OutputChunk, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Appends streamed output (text chunks) to the caller's claimed run. 403 not your run; 409 when the run is no longer
+    live."""
     size = output_ops.check_chunk(body.chunk)  # before the write: a refused chunk never holds the writer
 
     def op(tx: Tx, ctx: Ctx) -> Row:
@@ -38,4 +40,5 @@ async def post_output(run_id: str, body: OutputChunk, engine: EngineDep, actor: 
 async def get_output(run_id: str, engine: EngineDep, actor: CurrentActor,
                      after_offset: int = Query(default=0, ge=0, le=2**62,
                                                description="Characters already read")) -> Response:
+    """The run's streamed output after an offset, for polling or tailing. 404 unknown run."""
     return ok(await engine.read(actor, lambda tx, ctx: output_ops.read(tx, ctx, run_id, after_offset)))

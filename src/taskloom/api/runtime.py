@@ -97,6 +97,8 @@ async def list_tasks(
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=2**62),
 ) -> Response:
+    """Tasks visible to the caller, newest first, with their latest run; filters by status, channel, owner and workspace.
+    400 for an unknown filter value."""
     filters: Row = {
         "scope": scope,
         "workspace_id": workspace,
@@ -120,17 +122,23 @@ async def list_tasks(
 
 @router.post("", status_code=201, response_model=TaskEnvelope, summary="Create a task")
 async def create_task(body: TaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Creates a task (draft, or ready with a queued run unless approval or dependencies block it). 400 names a bad
+    field; 404 for an unknown parent or dependency."""
     task, _ = await engine.write(actor, lambda tx, ctx: task_ops.create_task(tx, ctx, spec_from(body, actor)))
     return ok({"task": views.task_record(task)}, 201)
 
 
 @router.get("/{task_id}", response_model=TaskDetailEnvelope, summary="Get one task with detail")
 async def get_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """The task with its runs, dependencies and children. 404 when it does not exist or lies outside the caller's
+    workspaces."""
     return ok({"task": await engine.read(actor, lambda tx, ctx: read_models.task_detail(tx, ctx, task_id))})
 
 
 @router.patch("/{task_id}", response_model=TaskEnvelope, summary="Update one task")
 async def update_task(task_id: str, body: TaskPatch, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Changes the given fields of a task that is not closed. 404 unknown task; 403 for agents changing tasks they do not
+    own; 409 when the task is closed."""
     changes: Row = body.model_dump(exclude_unset=True)
     nulls = sorted(k for k in ("title", "description", "priority", "max_attempts") if k in changes and changes[k] is None)
     if nulls:
@@ -153,6 +161,7 @@ async def update_task(task_id: str, body: TaskPatch, engine: EngineDep, actor: C
 
 @router.delete("/{task_id}", status_code=204, summary="Delete one task (admins)")
 async def delete_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Deletes a task with its runs and events. Admins only (403 otherwise); 404 for an unknown task."""
     require_admin(actor, "delete tasks")
     await engine.write(actor, lambda tx, ctx: task_ops.delete(tx, ctx, task_id))
     return Response(status_code=204)
@@ -160,6 +169,8 @@ async def delete_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> R
 
 @router.post("/{task_id}/start", response_model=TaskRunEnvelope, summary="Start one task by enqueueing work")
 async def start_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Queues a run for a pending task (no-op answer if one is open). 404 unknown task; 409 when the task is closed or
+    blocked."""
     def op(tx: Tx, ctx: Ctx) -> dict[str, Any]:
         _check_may_change(tx, ctx, task_id)
         return _task_and_run(task_ops.start(tx, ctx, task_id))
@@ -169,6 +180,7 @@ async def start_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Re
 
 @router.post("/{task_id}/publish", response_model=TaskRunEnvelope, summary="Publish one draft task")
 async def publish_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Turns a draft into a ready task with a queued run. 404 unknown task; 409 when it is not a draft."""
     def op(tx: Tx, ctx: Ctx) -> dict[str, Any]:
         _check_may_change(tx, ctx, task_id)
         return _task_and_run(task_ops.publish(tx, ctx, task_id))
@@ -179,6 +191,7 @@ async def publish_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> 
 @router.post("/{task_id}/approve", response_model=TaskRunEnvelope, summary="Approve one approval-gated task")
 async def approve_task(task_id: str, engine: EngineDep, actor: CurrentActor,
                        body: ApproveBody | None = None) -> Response:
+    """Approves an approval-gated task, releasing its run. Agents may not (403); 409 when no approval is pending."""
     require_not_agent(actor, "approve tasks")
     comment = body.comment if body else None
     return ok(await engine.write(actor, lambda tx, ctx: _task_and_run(task_ops.approve(tx, ctx, task_id, comment))))
@@ -186,6 +199,7 @@ async def approve_task(task_id: str, engine: EngineDep, actor: CurrentActor,
 
 @router.post("/{task_id}/reject", response_model=TaskEnvelope, summary="Reject one approval-gated task")
 async def reject_task(task_id: str, engine: EngineDep, actor: CurrentActor, body: Reason | None = None) -> Response:
+    """Rejects an approval-gated task, which fails it. Agents may not (403); 409 when no approval is pending."""
     require_not_agent(actor, "reject tasks")
     reason = body.reason if body else None
     task = await engine.write(actor, lambda tx, ctx: task_ops.reject(tx, ctx, task_id, reason))
@@ -194,6 +208,7 @@ async def reject_task(task_id: str, engine: EngineDep, actor: CurrentActor, body
 
 @router.post("/{task_id}/cancel", response_model=TaskEnvelope, summary="Cancel one task tree")
 async def cancel_task(task_id: str, engine: EngineDep, actor: CurrentActor, body: Reason | None = None) -> Response:
+    """Cancels the task and its whole subtree, with their open runs. 404 unknown task; 409 when it is already closed."""
     reason = body.reason if body else None
 
     def op(tx: Tx, ctx: Ctx) -> Row:
@@ -205,6 +220,8 @@ async def cancel_task(task_id: str, engine: EngineDep, actor: CurrentActor, body
 
 @router.post("/{task_id}/children", status_code=201, response_model=TaskEnvelope, summary="Create one child task")
 async def create_child(task_id: str, body: ChildCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Creates a task under this one (same as POST /api/tasks with parent_task_id). 404 unknown parent; 400 names a bad
+    field."""
     def op(tx: Tx, ctx: Ctx) -> tuple[Row, Any]:
         _check_may_change(tx, ctx, task_id)  # a child changes its parent's tree
         return task_ops.create_task(tx, ctx, spec_from(body, actor, parent_task_id=task_id))
@@ -216,6 +233,7 @@ async def create_child(task_id: str, body: ChildCreate, engine: EngineDep, actor
 @router.get("/{task_id}/runs", response_model=RunsEnvelope, summary="List runs for one task")
 async def list_runs(task_id: str, engine: EngineDep, actor: CurrentActor, status: RunStatusName | None = None,
                     session_id: str | None = None, limit: int = Query(default=100, ge=1, le=1000)) -> Response:
+    """Every run (attempt) of the task, oldest first. 404 unknown task."""
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
         load_visible_task(tx, ctx, task_id)
         return [views.run_record(r) for r in tx.runs_of_task(task_id, status=status, session_id=session_id,
@@ -226,6 +244,8 @@ async def list_runs(task_id: str, engine: EngineDep, actor: CurrentActor, status
 
 @router.post("/{task_id}/runs", status_code=201, response_model=RunEnvelope, summary="Enqueue one task run")
 async def enqueue_run(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Queues another run of the task (e.g. a manual retry). 404 unknown task; 409 when a run is already open or the task
+    is closed."""
     def op(tx: Tx, ctx: Ctx) -> Row:
         _check_may_change(tx, ctx, task_id)
         return task_ops.enqueue(tx, ctx, task_id)[1]
@@ -235,6 +255,8 @@ async def enqueue_run(task_id: str, engine: EngineDep, actor: CurrentActor) -> R
 
 @router.post("/{task_id}/dependencies", response_model=TaskDetailEnvelope, summary="Add one task dependency")
 async def add_dependency(task_id: str, body: DependencyCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Makes the task wait for another one; it blocks until that one completes. 404 for either task; 422 for a cycle; 409
+    when it already depends on it."""
     def op(tx: Tx, ctx: Ctx) -> Row:
         _check_may_change(tx, ctx, task_id)
         task_ops.add_dependency(tx, ctx, task_id, body.depends_on_task_id, body.kind)
@@ -246,6 +268,7 @@ async def add_dependency(task_id: str, body: DependencyCreate, engine: EngineDep
 @router.delete("/{task_id}/dependencies/{depends_on_id}", response_model=TaskDetailEnvelope,
                summary="Remove one task dependency")
 async def remove_dependency(task_id: str, depends_on_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Removes a dependency; the task may become ready. 404 when the task or the dependency is unknown."""
     def op(tx: Tx, ctx: Ctx) -> Row:
         _check_may_change(tx, ctx, task_id)
         task_ops.remove_dependency(tx, ctx, task_id, depends_on_id)
@@ -260,6 +283,7 @@ async def get_timeline(task_id: str, engine: EngineDep, actor: CurrentActor,
                        limit: int = Query(default=100, ge=1, le=1000),
                        include_output: bool = Query(default=False, description="Also run.output events (streamed"
                                                     " output chunks)")) -> Response:
+    """The task's events in order (paged by sequence), as the seeds show them. 404 unknown task."""
     items = await engine.read(
         actor, lambda tx, ctx: read_models.timeline(tx, ctx, task_id, after_sequence=after_sequence, limit=limit,
                                                     include_output=include_output)
@@ -269,6 +293,7 @@ async def get_timeline(task_id: str, engine: EngineDep, actor: CurrentActor,
 
 @router.get("/{task_id}/tree", response_model=TreeEnvelope, summary="Get one task tree live view")
 async def get_tree(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """The task and its descendants with their live state, for a tree view. 404 unknown task."""
     return ok({"tree": await engine.read(actor, lambda tx, ctx: read_models.tree(tx, ctx, task_id))})
 
 
@@ -280,6 +305,8 @@ async def get_tree(task_id: str, engine: EngineDep, actor: CurrentActor) -> Resp
 )
 async def stream_task(task_id: str, request: Request, engine: EngineDep, actor: CurrentActor,
                       after_sequence: int | None = Query(default=None, ge=0, le=2**62)) -> Response:
+    """Server-Sent Events: replays events after `after`/Last-Event-ID, then sends live ones; ends with a comment when the
+    server shuts down. 404 unknown task."""
     start = after_sequence
     if start is None:
         last_event_id = request.headers.get("last-event-id", "").strip()
@@ -297,6 +324,8 @@ def _triage_route(action: str, summary: str) -> None:
     @router.post(f"/{{task_id}}/triage/{action}", response_model=TriageEnvelope, summary=summary,
                  name=f"triage_{action}")
     async def triage(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+        """Sets the caller's own inbox state for the task (read, dismissed or archived); other callers are not affected.
+        404 unknown task."""
         row = await engine.write(actor, lambda tx, ctx: task_ops.triage(tx, ctx, task_id, action))
         return ok({"triage": views.triage_record(row)})
 

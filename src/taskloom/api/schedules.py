@@ -171,6 +171,8 @@ def task_view(task: Row, sched: Row, last_run: Row | None = None, *, detail: boo
 
 @router.post("/tasks", status_code=201, summary="Create a scheduled task")
 async def create_scheduled_task(body: ScheduledTaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Creates a cron, RRULE, once or event schedule that fires runs of one task. 400 names a bad field or an expression
+    with no firing in bounds."""
     spec = ops.ScheduleSpec(**{**body.model_dump(), "created_by": str(body.created_by)})
     checked = await ops.check(engine, spec.schedule_kind, spec.schedule_expr, spec.timezone)
     task, sched = await engine.write(actor, lambda tx, ctx: ops.create(tx, ctx, spec, checked))
@@ -187,6 +189,7 @@ async def list_scheduled_tasks(
     limit: int = Query(default=50, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=2**62),
 ) -> Response:
+    """Scheduled tasks, optionally by status, with their next firing."""
     filters: Row = {"status": status, "created_by": str(created_by) if created_by else None,
                     "schedule_kind": schedule_kind}
     pairs, total = await engine.read(actor, lambda tx, ctx: ops.listing(tx, ctx, filters, limit, offset))
@@ -200,12 +203,14 @@ def _detail(tx: Tx, pair: tuple[Row, Row]) -> Row:
 
 @router.get("/tasks/{task_id}", summary="Get one scheduled task")
 async def get_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """One scheduled task with its schedule, next firing and counts. 404 unknown task."""
     return ok(await engine.read(actor, lambda tx, ctx: _detail(tx, ops.load(tx, ctx, task_id))))
 
 
 @router.put("/tasks/{task_id}", summary="Update the given fields of one scheduled task")
 async def update_scheduled_task(task_id: str, body: ScheduledTaskUpdate, engine: EngineDep,
                                 actor: CurrentActor) -> Response:
+    """Changes the given fields; a new schedule recomputes the next firing. 400 names a bad field; 409 when canceled."""
     changes: Row = body.model_dump(exclude_unset=True)
     for key in NOT_NULL:
         if key in changes and changes[key] is None:
@@ -218,6 +223,8 @@ async def update_scheduled_task(task_id: str, body: ScheduledTaskUpdate, engine:
 
 @router.post("/tasks/{task_id}/run_now", status_code=201, summary="Run one scheduled task once, now")
 async def run_scheduled_task_now(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Fires the task once now, outside its schedule (dedupe and concurrency rules apply). 409 when canceled or a run is
+    open."""
     def op(tx: Tx, ctx: Ctx) -> Row:
         run = ops.run_now(tx, ctx, task_id)
         task, sched = ops.load(tx, ctx, task_id)
@@ -228,23 +235,27 @@ async def run_scheduled_task_now(task_id: str, engine: EngineDep, actor: Current
 
 @router.post("/tasks/{task_id}/snooze", summary="Delay the next firing of one scheduled task")
 async def snooze_scheduled_task(task_id: str, body: SnoozeBody, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Moves the next firing later. 409 when paused, canceled or with no upcoming firing."""
     return ok(await engine.write(actor, lambda tx, ctx: _detail(
         tx, ops.snooze(tx, ctx, task_id, body.delay_seconds, body.reason))))
 
 
 @router.post("/tasks/{task_id}/pause", summary="Pause one scheduled task")
 async def pause_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Stops firings until resumed. 409 when canceled."""
     return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.pause(tx, ctx, task_id))))
 
 
 @router.post("/tasks/{task_id}/resume", summary="Resume one paused scheduled task")
 async def resume_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Resumes a paused schedule; firings missed while paused are skipped. 409 when canceled."""
     return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.resume(tx, ctx, task_id))))
 
 
 @router.post("/tasks/{task_id}/cancel", summary="Cancel one scheduled task for good")
 async def cancel_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor,
                                 body: CancelBody | None = None) -> Response:
+    """Cancels the schedule for good, with its open run. 404 unknown task."""
     reason = body.reason if body else None
     return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.cancel(tx, ctx, task_id, reason))))
 
@@ -254,6 +265,7 @@ async def list_scheduled_task_runs(task_id: str, engine: EngineDep, actor: Curre
                                    status: RunStatusName | None = None,
                                    limit: int = Query(default=50, ge=1, le=1000),
                                    offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
+    """The runs fired by the schedule, newest first, with their trigger. 404 unknown task."""
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
         ops.load(tx, ctx, task_id)
         return [run_view(r) for r in tx.schedule_runs(task_id, status=status, limit=limit, offset=offset)]
@@ -263,6 +275,7 @@ async def list_scheduled_task_runs(task_id: str, engine: EngineDep, actor: Curre
 
 @router.post("/events", status_code=202, summary="Publish an event to fire matching event schedules")
 async def publish_event(body: EventBody, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Publishes an event: every active event schedule whose filter matches fires once. 400 names a bad field."""
     return ok(await engine.write(actor, lambda tx, ctx: ops.publish_event(tx, ctx, body.type, body.payload)), 202)
 
 

@@ -21,6 +21,7 @@ def _age_ms(now: float, ts: float | None) -> int:
 
 @router.get("/queues", summary="Every channel and work queue: depth, oldest age, live and stuck runs, depth history")
 async def get_queues(request: Request, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Every channel and work queue with depth, oldest age, live and stuck runs, and recent depth history."""
     stuck_after = request.app.state.settings.stuck_after_seconds
     now, found = await engine.read(actor, lambda tx, ctx: (ctx.now, supervision.queues(tx, ctx, stuck_after)))
     queues = [{**q, "oldest_queued_at": views.iso(q["oldest_queued_at"]),
@@ -40,6 +41,7 @@ def _live_run(now: float, item: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/agents", summary="Who is working: each claimer's live runs with their leases, and its last heartbeat")
 async def get_agent_activity(request: Request, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Each claimer's live runs with their leases and its last heartbeat: who is working on what."""
     stuck_after = request.app.state.settings.stuck_after_seconds
     now, found = await engine.read(actor, lambda tx, ctx: (ctx.now, supervision.agents(tx, ctx, stuck_after)))
     return ok({"observed_at": views.iso(now), "agents": [

@@ -27,6 +27,8 @@ async def get_usage(
     channel: str | None = Query(default=None, max_length=200),
     workspace: str | None = Query(default=None, max_length=200),
 ) -> Response:
+    """Token, cost, tool-call and run totals from the usage roll-up, grouped by the requested dimensions over
+    since/until. 400 for an unknown dimension or date."""
     q = usage_ops.UsageQuery(
         group_by=usage_ops.parse_group_by(group_by),
         since=usage_ops.parse_time("since", since),

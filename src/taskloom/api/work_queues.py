@@ -120,6 +120,7 @@ def task_view(qt: wq.QueueTask) -> Row:
 
 @router.post("/work-queues", status_code=201, summary="Create a work queue")
 async def create_queue(body: QueueCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Creates a work queue (a network channel) for a team. 400 names a bad field; 409 when the id is taken."""
     queue, counts = await engine.write(actor, lambda tx, ctx: wq.create_queue(tx, ctx, body.name, body.teamId))
     return ok(queue_view(queue, counts), 201)
 
@@ -128,18 +129,22 @@ async def create_queue(body: QueueCreate, engine: EngineDep, actor: CurrentActor
 async def list_queues(engine: EngineDep, actor: CurrentActor, teamId: str | None = Query(default=None),
                       limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0, le=2**62)
                       ) -> Response:
+    """Work queues, optionally of one team, with their task counts."""
     rows = await engine.read(actor, lambda tx, ctx: wq.list_queues(tx, ctx, teamId, limit=limit, offset=offset))
     return ok({"queues": [queue_view(q, c) for q, c in rows]})
 
 
 @router.get("/work-queues/{queue_id}", summary="Get a work queue with its task counts")
 async def get_queue(queue_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """One work queue with its task counts by status. 404 unknown queue."""
     queue, counts = await engine.read(actor, lambda tx, ctx: wq.get_queue(tx, ctx, queue_id))
     return ok(queue_view(queue, counts))
 
 
 @router.delete("/work-queues/{queue_id}", summary="Delete a work queue (?force=true cancels its open tasks)")
 async def delete_queue(queue_id: str, engine: EngineDep, actor: CurrentActor, force: bool = False) -> Response:
+    """Deletes an empty queue; force=true cancels its open tasks first. 409 while it has open tasks; 403 unless admin or
+    its creator."""
     canceled = await engine.write(actor, lambda tx, ctx: wq.delete_queue(tx, ctx, queue_id, force=force))
     return ok({"id": queue_id, "deleted": True, "canceledTaskIds": canceled})
 
@@ -153,6 +158,7 @@ def _epoch(value: datetime | None) -> float | None:
 
 @router.post("/work-queues/{queue_id}/tasks", status_code=201, summary="Add a task to a work queue")
 async def add_task(queue_id: str, body: TaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Adds a task to the queue with priority, deadline and retry policy. 404 unknown queue; 400 names a bad field."""
     qt = await engine.write(actor, lambda tx, ctx: wq.add_task(
         tx, ctx, queue_id, name=body.name, priority=body.priority, payload=body.payload,
         deadline=_epoch(body.deadline), max_attempts=body.maxAttempts))
@@ -163,6 +169,7 @@ async def add_task(queue_id: str, body: TaskCreate, engine: EngineDep, actor: Cu
 async def list_tasks(queue_id: str, engine: EngineDep, actor: CurrentActor, status: WqStatus | None = None,
                      limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0, le=2**62)
                      ) -> Response:
+    """The queue's tasks, optionally by status, most urgent first. 404 unknown queue."""
     rows = await engine.read(actor, lambda tx, ctx: wq.list_tasks(tx, ctx, queue_id, status=status, limit=limit,
                                                                    offset=offset))
     return ok({"tasks": [task_view(qt) for qt in rows]})
@@ -180,22 +187,28 @@ async def _take(engine: Engine, actor: Any, body: Take | None, op: Any, queue_id
 @router.post("/work-queues/{queue_id}/dequeue", summary="Assign the next task to an agent",
              responses={204: {"description": "No pending task"}})
 async def dequeue(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
+    """Assigns the queue's most urgent pending task to the agent, waiting up to waitSeconds; 204 when none (or when the
+    server shuts down). 404 unknown queue."""
     return await _take(engine, actor, body, wq.dequeue, queue_id)
 
 
 @router.post("/work-queues/{queue_id}/steal", summary="Steal a task from the team's most loaded other queue",
              responses={204: {"description": "No other queue of the team has a pending task"}})
 async def steal(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
+    """Moves the most urgent pending task of the team's most loaded other queue into this one and assigns it; 204 when
+    there is none. 404 unknown queue."""
     return await _take(engine, actor, body, wq.steal, queue_id)
 
 
 @router.get("/work-queue-tasks/{task_id}", summary="Get a work-queue task")
 async def get_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
+    """One work-queue task with its status and lease. 404 unknown task."""
     return ok(task_view(await engine.read(actor, lambda tx, ctx: wq.get_task(tx, ctx, task_id))))
 
 
 @router.post("/work-queue-tasks/{task_id}/complete", summary="Complete an assigned task")
 async def complete(task_id: str, engine: EngineDep, actor: CurrentActor, body: Complete | None = None) -> Response:
+    """Completes the caller's assigned task with its result. 403 when assigned to another agent; 409 when not assigned."""
     body = body or Complete()
     qt = await engine.write(actor, lambda tx, ctx: wq.complete(tx, ctx, task_id, body.result, body.idempotencyKey))
     return ok(task_view(qt))
@@ -203,6 +216,8 @@ async def complete(task_id: str, engine: EngineDep, actor: CurrentActor, body: C
 
 @router.post("/work-queue-tasks/{task_id}/fail", summary="Fail an assigned task (retried while attempts remain)")
 async def fail(task_id: str, body: Fail, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Fails the caller's assigned task; it goes back to the queue while attempts remain. 403 not yours; 409 when not
+    assigned."""
     qt = await engine.write(actor, lambda tx, ctx: wq.fail(
         tx, ctx, task_id, body.error, retryable=body.retryable, idempotency_key=body.idempotencyKey))
     return ok(task_view(qt))
@@ -210,6 +225,7 @@ async def fail(task_id: str, body: Fail, engine: EngineDep, actor: CurrentActor)
 
 @router.post("/work-queue-tasks/{task_id}/heartbeat", summary="Extend the lease of an assigned task")
 async def heartbeat(task_id: str, engine: EngineDep, actor: CurrentActor, body: Extend | None = None) -> Response:
+    """Extends the lease of the caller's assigned task. 403 not yours; 409 when the lease was lost."""
     body = body or Extend()
     qt = await engine.write(actor, lambda tx, ctx: wq.heartbeat(tx, ctx, task_id, body.leaseSeconds, body.progress))
     return ok(task_view(qt))
