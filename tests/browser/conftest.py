@@ -39,7 +39,9 @@ def chromium_path() -> str:
     return str(path)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the
+# main thread while it is open, which breaks asyncio.run() in every later test module.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
