@@ -1,13 +1,11 @@
-"""The storage contract, on both backends: migrations, guarded updates, atomic claims."""
+"""The storage contract, on both backends: guarded updates, atomic claims (migrations: test_migrations.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import Counter
 from typing import Any
 
-import psycopg
 import pytest
 
 from taskloom.domain.actors import Actor
@@ -15,48 +13,10 @@ from taskloom.engine import runs as run_ops
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.engine import Engine
 from taskloom.storage import open_storage
-from taskloom.storage.migrations import migration_files
 
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
-
-
-def test_migrations_apply_once(database_url: str) -> None:
-    storage = open_storage(database_url)
-    first = storage.migrate()
-    assert storage.migrate() == []
-    assert first == [] or first[0] == "0001_core"
-
-
-def test_dialects_have_the_same_migrations() -> None:
-    assert [n for n, _ in migration_files("sqlite")] == [n for n, _ in migration_files("postgres")]
-
-
-def _columns(database_url: str) -> dict[str, set[str]]:
-    if database_url.startswith("sqlite"):
-        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"))
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        out = {t: {r[1] for r in conn.execute(f"PRAGMA table_info({t})")} for t in tables
-               if not t.startswith("sqlite_")}
-        conn.close()
-        return out
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
-        ).fetchall()
-    out: dict[str, set[str]] = {}
-    for table, column in rows:
-        out.setdefault(table, set()).add(column)
-    return out
-
-
-def test_both_dialects_build_the_same_schema(tmp_path: Any, request: pytest.FixtureRequest) -> None:
-    sqlite_url = f"sqlite:///{tmp_path}/schema.db"
-    open_storage(sqlite_url).migrate()
-    pg_url = request.getfixturevalue("postgres_url")
-    open_storage(pg_url).migrate()
-    assert _columns(sqlite_url) == _columns(pg_url)
 
 
 def test_guarded_update_refuses_wrong_status(database_url: str) -> None:

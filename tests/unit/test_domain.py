@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
+from pathlib import Path
 
 import pytest
 
+from taskloom.domain import states
 from taskloom.domain.priority import RUNTIME_LEVELS, from_runtime, from_scale, to_runtime, to_scale
 from taskloom.domain.retry import MAX_DELAY_SECONDS, retry_delay
-from taskloom.domain.states import RUN_TERMINAL, RUN_TRANSITIONS, TASK_TRANSITIONS, RunStatus, TaskStatus
+from taskloom.domain.states import (
+    RUN_LIVE,
+    RUN_TERMINAL,
+    RUN_TRANSITIONS,
+    TASK_TERMINAL,
+    TASK_TRANSITIONS,
+    RunStatus,
+    TaskStatus,
+    sql_list,
+    task_can_move,
+    task_sources,
+)
 
 
 @pytest.mark.parametrize(("lowest", "highest"), [(1, 5), (10, 1), (9, 1)])
@@ -38,9 +52,45 @@ def test_retry_delays() -> None:
     assert retry_delay("exponential_jitter", 60, 40, rng) <= MAX_DELAY_SECONDS
 
 
-def test_terminal_states_have_no_exits() -> None:
-    for status in RUN_TERMINAL:
-        assert RUN_TRANSITIONS[status] == frozenset()
-    assert RunStatus.CLAIMED in RUN_TRANSITIONS[RunStatus.QUEUED]
-    assert TaskStatus.COMPLETED not in TASK_TRANSITIONS[TaskStatus.DRAFT]
+def _reachable(table: dict, start: set) -> set:  # type: ignore[type-arg]
+    seen, todo = set(start), list(start)
+    while todo:
+        for nxt in table[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_state_tables_are_connected_and_described() -> None:
+    """Every state is reachable from where entities start, every open state can finish, and
+    every state has its paragraph in domain/states.py. (tests/engine/test_transitions.py
+    checks that storage and the engine obey the table.)"""
     assert set(TASK_TRANSITIONS) == set(TaskStatus) and set(RUN_TRANSITIONS) == set(RunStatus)
+    assert _reachable(TASK_TRANSITIONS, {TaskStatus.DRAFT, TaskStatus.PENDING}) == set(TaskStatus)
+    assert _reachable(RUN_TRANSITIONS, {RunStatus.QUEUED}) == set(RunStatus)
+    for status in set(TaskStatus) - TASK_TERMINAL:
+        assert _reachable(TASK_TRANSITIONS, {status}) & TASK_TERMINAL, status
+    for status in set(RunStatus) - RUN_TERMINAL:
+        assert _reachable(RUN_TRANSITIONS, {status}) & RUN_TERMINAL, status
+    prose = states.__doc__ or ""
+    for status in [*TaskStatus, *RunStatus]:
+        assert f"- {status.value}" in prose or f" {status.value}:" in prose or f"{status.value} /" in prose, status
+
+
+def test_status_lists_for_sql_follow_the_declaration_order() -> None:
+    # The partial indexes in the migrations list the live states in this order.
+    assert sql_list(RUN_LIVE) == "('claimed','starting','running')"
+    assert task_sources(TaskStatus.PENDING) == (TaskStatus.PENDING, TaskStatus.BLOCKED,
+                                                TaskStatus.READY, TaskStatus.IN_PROGRESS)
+    assert not task_can_move("completed", "completed") and task_can_move("blocked", "blocked")
+
+
+def test_the_state_diagrams_in_the_docs_are_drawn_from_the_table() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "state_diagrams.py"
+    spec = importlib.util.spec_from_file_location("state_diagrams", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--check"]) == 0, "run python scripts/state_diagrams.py"
+    assert "in_progress --> pending" in module.render()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from taskloom.api import views
+from taskloom.domain.states import RUN_LIVE
 from taskloom.engine.context import Ctx, load_visible_task
 from taskloom.engine.output import OUTPUT_EVENT
 from taskloom.storage.sql import Row, Tx
@@ -94,7 +95,7 @@ def run_detail(tx: Tx, ctx: Ctx, run_id: str) -> Row:
             "created_at": views.iso(run["claimed_at"]),
             "name": run["session_id"],
             "session_id": run["session_id"],
-            "state": "active" if run["status"] in ("claimed", "starting", "running") else "ended",
+            "state": "active" if run["status"] in RUN_LIVE else "ended",
             "updated_at": views.iso(run["last_activity_at"]),
             "workspace_id": run["workspace_id"],
         }

@@ -15,10 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
+from taskloom.api.schemas import RunStatusName
 from taskloom.config import Settings
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.priority import to_scale
+from taskloom.domain.projections import FIRING_STATUS
 from taskloom.domain.schedules import iso
+from taskloom.domain.states import RunStatus
 from taskloom.engine import schedules as ops
 from taskloom.engine.context import Ctx, loads
 from taskloom.engine.engine import Service
@@ -30,7 +33,6 @@ router = APIRouter(tags=["scheduled tasks"])
 Kind = Literal["cron", "rrule", "once", "event"]
 Backoff = Literal["exponential_jitter", "linear", "fixed"]
 ScheduleStatus = Literal["active", "paused", "canceled"]
-RunStatusName = Literal["queued", "claimed", "starting", "running", "completed", "failed", "canceled"]
 MAX_SNOOZE = 604_800
 
 
@@ -108,16 +110,12 @@ def run_view(run: Row) -> Row:
     }
 
 
-_FIRING_STATUS = {"queued": "queued", "claimed": "running", "starting": "running", "running": "running",
-                  "completed": "completed", "failed": "failed", "canceled": "canceled"}
-
-
 def last_firing(run: Row | None) -> Row | None:
     if run is None:
         return None
     firing = (views.js(run["metadata"]) or {}).get("firing") or {}
     attempts = int(run["attempt"]) - int(firing.get("first_attempt") or run["attempt"]) + 1
-    status = _FIRING_STATUS[run["status"]]
+    status = FIRING_STATUS[RunStatus(run["status"])]
     if status == "queued" and attempts > 1:
         status = "retrying"
     return {"id": firing.get("id"), "trigger": firing.get("trigger"), "scheduled_for": firing.get("scheduled_for"),

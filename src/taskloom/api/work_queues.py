@@ -16,6 +16,8 @@ from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.views import iso, js
 from taskloom.domain.priority import to_scale
+from taskloom.domain.projections import EXPIRED_ERROR
+from taskloom.domain.states import RUN_LIVE
 from taskloom.engine import work_queues as wq
 from taskloom.engine.engine import Engine
 from taskloom.storage.sql import Row
@@ -85,7 +87,7 @@ def task_view(qt: wq.QueueTask) -> Row:
     t, run = qt.task, qt.run
     ext = js(t["ext"])
     ext = ext if isinstance(ext, dict) else {}
-    live = run is not None and run["status"] in ("claimed", "starting", "running")
+    live = run is not None and run["status"] in RUN_LIVE
     error = t["error"] if qt.status not in ("pending", "assigned", "completed") else None
     out: Row = {
         "id": t["id"],
@@ -102,7 +104,7 @@ def task_view(qt: wq.QueueTask) -> Row:
         "attempt": run["attempt"] if run is not None else 0,
         "maxAttempts": t["max_attempts"],
         "result": js(t["result"]) if qt.status == "completed" else None,
-        "error": error or (wq.EXPIRED_ERROR if qt.status == "expired" else None),
+        "error": error or (EXPIRED_ERROR if qt.status == "expired" else None),
         "lastError": t["error"],
         "stolenFrom": ext.get("stolen_from"),
         "coreStatus": t["status"],

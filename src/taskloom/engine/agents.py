@@ -19,6 +19,7 @@ from typing import Any
 
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from taskloom.domain.priority import from_scale, to_scale
+from taskloom.domain.projections import TERMINAL_NAMES, agent_task_state
 from taskloom.domain.states import TASK_TERMINAL
 from taskloom.engine import channels
 from taskloom.engine import tasks as task_ops
@@ -29,27 +30,13 @@ from taskloom.engine.runs import load_own_live_run, load_visible_run, not_live_r
 from taskloom.storage.sql import Row, Tx
 
 AGENT_STATES = ("active", "paused", "stopped", "error")
-SEED_STATES = ("queued", "running", "awaiting_input", "completed", "failed", "cancelled")
 AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
-TERMINAL_NAMES = {"completed": "completed", "failed": "failed", "canceled": "cancelled"}
 
 
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(float(ts), UTC).isoformat().replace("+00:00", "Z")
-
-
-def seed_state(task: Row, has_live_run: bool) -> str:
-    """The seed's six states over the core task statuses (documented in docs/api/agent-tasks.md)."""
-    status = task["status"]
-    if status in TERMINAL_NAMES:
-        return TERMINAL_NAMES[status]
-    if status == "blocked" and task["blocked_reason"] == "awaiting_input":
-        return "awaiting_input"
-    if status == "in_progress" or (status == "blocked" and has_live_run):
-        return "running"
-    return "queued"
 
 
 # -- the registry ----------------------------------------------------------------------
@@ -236,7 +223,7 @@ def task_views(tx: Tx, tasks: list[Row]) -> list[Row]:
     for t in tasks:
         run = open_runs.get(t["id"]) or latest.get(t["id"])
         live = run is not None and run["status"] in LIVE
-        state = seed_state(t, live)
+        state = agent_task_state(t, live)
         question = tx.last_question(t["id"]) if state == "awaiting_input" else None
         at = settings.get(t["id"])
         out.append({
@@ -305,7 +292,7 @@ def send_message(tx: Tx, ctx: Ctx, agent_id: str, task_id: str, text: str) -> tu
     task = load_agent_task(tx, ctx, agent_id, task_id, for_update=True)
     run = _live_run(tx, task_id)
     check_may_act_on_work(ctx.actor, task, run, "message or answer")
-    state = seed_state(task, run is not None)
+    state = agent_task_state(task, run is not None)
     if state not in ("running", "awaiting_input") or run is None:
         raise Conflict(f"task {task_id} is {state}: messages can be sent only to a running or awaiting_input task")
     return channels.append(tx, ctx, run, task, "answer" if state == "awaiting_input" else "note", text)
@@ -338,7 +325,7 @@ def agent_messages(tx: Tx, ctx: Ctx, run_id: str, after: int, role: str | None) 
     task = tx.task_get(run["task_id"])
     assert task is not None
     messages = tx.messages_of_task(task["id"], after_sequence=after, role=role)
-    state = seed_state(task, True)
+    state = agent_task_state(task, True)
     return {
         "run_id": run_id,
         "task_id": task["id"],

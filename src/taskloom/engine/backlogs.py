@@ -20,9 +20,11 @@ from typing import Any
 from taskloom.domain import backlog_status as bs
 from taskloom.domain.backlog_ids import RESERVED, check_agent_id, format_id, normalize_prefix, prefix_candidates
 from taskloom.domain.errors import Conflict, InvalidInput, NotFound
+from taskloom.domain.states import RUN_LIVE, TASK_TERMINAL, RunStatus, TaskStatus
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.context import Ctx, dumps, loads, record
-from taskloom.engine.lifecycle import LIVE, enqueue_run, refresh, refresh_dependents
+from taskloom.engine.context import Ctx, dumps, loads
+from taskloom.engine.lifecycle import LIVE, enqueue_run, refresh, refresh_dependents, released_run_changes
+from taskloom.engine.transitions import move_run, move_task
 from taskloom.storage.sql import Coalesce, Row, Tx
 
 AGENT_KIND = "agent_session"
@@ -269,12 +271,12 @@ def _reopen(tx: Tx, ctx: Ctx, task: Row) -> Row:
     """A closed task starts over: queued again with a fresh attempt budget; started, completed,
     result and blocker are cleared (earlier runs keep their history)."""
     changes: Row = {
-        "status": "ready", "closed_at": None, "started_at": None, "result": None, "error": None,
+        "closed_at": None, "started_at": None, "result": None, "error": None,
         "blocker": None, "blocked_reason": None,
         "attempt_limit": int(task["attempts"]) + int(task["max_attempts"]),
     }
-    reopened = record(tx, ctx, task["id"], changes, "task.reopened", payload={"from": task["status"]},
-                      expect_status=("completed", "failed", "canceled"))
+    reopened = move_task(tx, ctx, task["id"], TaskStatus.READY, "task.reopened", changes=changes,
+                         payload={"from": task["status"]}, only_from=TASK_TERMINAL)
     if reopened is None:
         raise Conflict(f"task {task['identifier']} changed while reopening: try again")
     return refresh(tx, ctx, reopened)
@@ -300,17 +302,17 @@ def _start(tx: Tx, ctx: Ctx, task: Row, agent_id: str) -> Row:
     run = tx.open_run_of_task(task["id"])
     if run is None:
         run = enqueue_run(tx, ctx, _fresh(tx, task["id"]))
-    started = record(
-        tx, ctx, task["id"], {"status": "in_progress", "started_at": Coalesce(ctx.now)}, "run.claimed",
+    started = move_task(
+        tx, ctx, task["id"], TaskStatus.IN_PROGRESS, "run.claimed", changes={"started_at": Coalesce(ctx.now)},
         run_id=run["id"], payload={"attempt": run["attempt"], "on_behalf_of": agent_id, "manual": True},
-        expect_status=("ready",),
+        only_from=(TaskStatus.READY,),
     )
-    claimed = tx.run_update(run["id"], {
-        "status": "claimed", "claimed_at": ctx.now, "claimed_by_kind": AGENT_KIND, "claimed_by_ref": agent_id,
+    claimed = move_run(tx, run["id"], RunStatus.CLAIMED, {
+        "claimed_at": ctx.now, "claimed_by_kind": AGENT_KIND, "claimed_by_ref": agent_id,
         "lease_until": ctx.now + MANUAL_LEASE_SECONDS, "lease_seconds": MANUAL_LEASE_SECONDS,
         "heartbeat_at": ctx.now, "available_at": ctx.now, "last_event_type": "run.claimed",
         "last_activity_at": ctx.now,
-    }, expect_status=("queued",))
+    }, only_from=(RunStatus.QUEUED,))
     if started is None or claimed is None:
         raise Conflict(f"task {task['identifier']} changed while starting it: try again")
     return started
@@ -321,13 +323,9 @@ def _release(tx: Tx, ctx: Ctx, task: Row, reason: str) -> None:
     run = tx.open_run_of_task(task["id"])
     if run is None or run["status"] not in LIVE:
         raise Conflict(f"task {task['identifier']} has no run in progress")
-    tx.run_update(run["id"], {
-        "status": "queued", "claimed_at": None, "claimed_by_kind": None, "claimed_by_ref": None,
-        "claim_token_hash": None, "lease_until": None, "heartbeat_at": None, "started_at": None,
-        "timeout_at": None, "available_at": ctx.now, "last_event_type": "run.released", "last_activity_at": ctx.now,
-    }, expect_status=LIVE)
-    released = record(tx, ctx, task["id"], {"status": "ready"}, "run.released", run_id=run["id"],
-                      payload={"reason": reason}, expect_status=("in_progress",))
+    move_run(tx, run["id"], RunStatus.QUEUED, released_run_changes(ctx), only_from=RUN_LIVE)
+    released = move_task(tx, ctx, task["id"], TaskStatus.READY, "run.released", run_id=run["id"],
+                         payload={"reason": reason}, only_from=(TaskStatus.IN_PROGRESS,))
     if released is None:
         raise Conflict(f"task {task['identifier']} changed while releasing it: try again")
 
@@ -337,16 +335,15 @@ def _complete(tx: Tx, ctx: Ctx, task: Row, result: Any) -> None:
     run = tx.open_run_of_task(task["id"])
     if run is None or run["status"] not in LIVE:
         raise Conflict(f"task {task['identifier']} has no run in progress")
-    tx.run_update(run["id"], {
-        "status": "completed", "ended_at": ctx.now, "result": dumps(result), "started_at": Coalesce(ctx.now),
+    move_run(tx, run["id"], RunStatus.COMPLETED, {
+        "ended_at": ctx.now, "result": dumps(result), "started_at": Coalesce(ctx.now),
         "last_event_type": "run.completed", "last_activity_at": ctx.now,
-    }, expect_status=LIVE)
-    done = record(
-        tx, ctx, task["id"],
-        {"status": "completed", "closed_at": ctx.now, "result": dumps(result), "blocked_reason": None,
-         "error": None},
-        "run.completed", run_id=run["id"], payload={"attempt": run["attempt"], "manual": True},
-        expect_status=("in_progress",),
+    }, only_from=RUN_LIVE)
+    done = move_task(
+        tx, ctx, task["id"], TaskStatus.COMPLETED, "run.completed",
+        changes={"closed_at": ctx.now, "result": dumps(result), "blocked_reason": None, "error": None},
+        run_id=run["id"], payload={"attempt": run["attempt"], "manual": True},
+        only_from=(TaskStatus.IN_PROGRESS,),
     )
     if done is None:
         raise Conflict(f"task {task['identifier']} changed while completing it: try again")

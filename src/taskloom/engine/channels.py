@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from taskloom.domain.channels import MESSAGE_KINDS, channel_id
 from taskloom.domain.errors import InvalidInput, Unprocessable
+from taskloom.domain.states import RUN_LIVE, RunStatus
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.authorization import check_may_act_on_work
 from taskloom.engine.context import Ctx, new_id, record
 from taskloom.engine.lifecycle import LIVE
 from taskloom.engine.runs import load_visible_run
+from taskloom.engine.transitions import move_run
 from taskloom.storage.sql import Row, Tx
 
 
@@ -47,9 +49,9 @@ def append(tx: Tx, ctx: Ctx, run: Row, task: Row, kind: str, body: str, *, role:
     live = run["status"] in LIVE
     if kind == "question" and role == "agent" and live and task["status"] == "in_progress":
         seconds = float(run["lease_seconds"] or 300)
-        tx.run_update(run["id"], {"lease_until": ctx.now + seconds, "heartbeat_at": ctx.now, "status": "running",
-                                  "last_event_type": "run.awaiting_input", "last_activity_at": ctx.now},
-                      expect_status=LIVE)
+        move_run(tx, run["id"], RunStatus.RUNNING, {"lease_until": ctx.now + seconds, "heartbeat_at": ctx.now,
+                                                    "last_event_type": "run.awaiting_input",
+                                                    "last_activity_at": ctx.now}, only_from=RUN_LIVE)
         task = task_ops.set_awaiting_input(tx, ctx, task, True, run_id=run["id"],
                                            payload={**ref, "role": role, "question": body})
     elif kind == "answer" and role == "user" and live and _awaiting(task):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ import orjson
 
 from taskloom.domain.actors import Actor
 from taskloom.domain.errors import InvalidInput, NotFound
+from taskloom.domain.states import IllegalTransition
 from taskloom.storage.sql import Row, Tx
 
 
@@ -75,13 +76,18 @@ def record(
     *,
     run_id: str | None = None,
     payload: Any = None,
-    expect_status: list[str] | tuple[str, ...] | None = None,
 ) -> Row | None:
-    """Change a task and append the event that says so, in the same transaction.
+    """Change a task (never its status: see ``engine.transitions.move_task``) and append the
+    event that says so, in the same transaction. Returns the updated task, or None if it is gone."""
+    if "status" in changes:
+        raise IllegalTransition("a task's status changes only through engine.transitions.move_task")
+    return write_task(tx, ctx, task_id, changes, event_type, run_id=run_id, payload=payload)
 
-    The task update bumps the per-task sequence; the event takes that number.
-    Returns the updated task, or None if ``expect_status`` did not match.
-    """
+
+def write_task(tx: Tx, ctx: Ctx, task_id: str, changes: Row, event_type: str, *, run_id: str | None = None,
+               payload: Any = None, expect_status: Sequence[str] | None = None) -> Row | None:
+    """The task update and its event. The update bumps the per-task sequence; the event takes
+    that number. Returns the updated task, or None if ``expect_status`` did not match."""
     changes = {**changes, "updated_at": ctx.now, "last_activity_at": ctx.now}
     task = tx.task_update(task_id, changes, expect_status=expect_status)
     if task is None:

@@ -7,12 +7,13 @@ import random
 from typing import Any
 
 from taskloom.domain.retry import retry_delay
-from taskloom.domain.states import RUN_OPEN, TASK_TERMINAL, BlockedReason, RunStatus, TaskStatus
+from taskloom.domain.states import RUN_LIVE, RUN_OPEN, TASK_TERMINAL, BlockedReason, RunStatus, TaskStatus, ordered
 from taskloom.engine.context import Ctx, new_id, record
+from taskloom.engine.transitions import move_run, move_task
 from taskloom.storage.sql import Row, Tx
 
-LIVE = ("claimed", "starting", "running")
-OPEN = tuple(s.value for s in RUN_OPEN)
+LIVE = ordered(RUN_LIVE)
+OPEN = ordered(RUN_OPEN)
 _rng = random.Random()
 
 
@@ -35,19 +36,23 @@ def assignee_of(task: Row) -> str | None:
 
 
 def enqueue_run(tx: Tx, ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: str | None = None,
-                task_changes: Row | None = None, event_payload: dict[str, Any] | None = None) -> Row:
+                task_changes: Row | None = None, event_payload: dict[str, Any] | None = None,
+                move_to: TaskStatus | None = None) -> Row:
     """Queue the task's next attempt. The task records the attempt count and a run.queued event.
 
-    ``task_changes``/``event_payload`` ride along on that same task update and event
-    (the scheduler reopens the task and names the firing without a second event)."""
+    ``task_changes``/``event_payload``/``move_to`` ride along on that same task update and
+    event (the scheduler reopens the task and names the firing without a second event)."""
     attempt = int(task["attempts"]) + 1
     run = new_run_row(ctx, task, delay=delay, metadata=metadata)
     stored = tx.run_insert(run)
     payload: dict[str, Any] = {"attempt": attempt, **(event_payload or {})}
     if delay:
         payload["retry_delay_seconds"] = round(delay, 3)
-    record(tx, ctx, task["id"], {**(task_changes or {}), "attempts": attempt}, "run.queued", run_id=run["id"],
-           payload=payload)
+    changes = {**(task_changes or {}), "attempts": attempt}
+    if move_to is None:
+        record(tx, ctx, task["id"], changes, "run.queued", run_id=run["id"], payload=payload)
+    else:
+        move_task(tx, ctx, task["id"], move_to, "run.queued", changes=changes, run_id=run["id"], payload=payload)
     return stored
 
 
@@ -91,8 +96,8 @@ def refresh(tx: Tx, ctx: Ctx, task: Row) -> Row:
         if run is not None and run["status"] == "queued" and not run["held"]:
             tx.run_update(run["id"], {"held": 1}, expect_status=["queued"])
         if task["status"] != TaskStatus.BLOCKED or task["blocked_reason"] != reason:
-            task = record(
-                tx, ctx, task["id"], {"status": "blocked", "blocked_reason": str(reason)}, "task.blocked",
+            task = move_task(
+                tx, ctx, task["id"], TaskStatus.BLOCKED, "task.blocked", changes={"blocked_reason": str(reason)},
                 payload={"reason": str(reason)},
             ) or task
         return task
@@ -108,7 +113,7 @@ def refresh(tx: Tx, ctx: Ctx, task: Row) -> Row:
     fresh = tx.task_get(task["id"]) or task
     if fresh["status"] != target or fresh["blocked_reason"] is not None:
         event = "task.ready" if target == TaskStatus.READY else "task.unblocked"
-        fresh = record(tx, ctx, task["id"], {"status": target.value, "blocked_reason": None}, event) or fresh
+        fresh = move_task(tx, ctx, task["id"], target, event, changes={"blocked_reason": None}) or fresh
     return fresh
 
 
@@ -126,8 +131,8 @@ def settle_failed_run(tx: Tx, ctx: Ctx, run: Row, error: str, *, retryable: bool
         return task
     if retryable and int(run["attempt"]) < int(task["attempt_limit"]):
         delay = retry_delay(task["backoff_strategy"], float(task["backoff_seconds"]), int(run["attempt"]), _rng)
-        task = record(
-            tx, ctx, task["id"], {"status": "ready", "error": error}, "run.failed", run_id=run["id"],
+        task = move_task(
+            tx, ctx, task["id"], TaskStatus.READY, "run.failed", changes={"error": error}, run_id=run["id"],
             payload={"error": error, "attempt": run["attempt"], "will_retry": True},
         ) or task
         enqueue_run(tx, ctx, task, delay=delay, metadata=None)
@@ -136,23 +141,32 @@ def settle_failed_run(tx: Tx, ctx: Ctx, run: Row, error: str, *, retryable: bool
         tx, ctx, task["id"], {}, "run.failed", run_id=run["id"],
         payload={"error": error, "attempt": run["attempt"], "will_retry": False},
     )
-    return record(
-        tx, ctx, task["id"],
-        {"status": "failed", "error": error, "closed_at": ctx.now, "blocked_reason": None},
-        "task.failed", run_id=run["id"], payload={"error": error},
+    return move_task(
+        tx, ctx, task["id"], TaskStatus.FAILED, "task.failed",
+        changes={"error": error, "closed_at": ctx.now, "blocked_reason": None},
+        run_id=run["id"], payload={"error": error},
     )
+
+
+def canceled_run_changes(ctx: Ctx, reason: str) -> Row:
+    return {"ended_at": ctx.now, "error": reason, "last_event_type": "run.canceled", "last_activity_at": ctx.now}
+
+
+def released_run_changes(ctx: Ctx) -> Row:
+    """A live run handed back to the queue: the lease and the claim are cleared, claimable now."""
+    return {
+        "claimed_at": None, "claimed_by_kind": None, "claimed_by_ref": None,
+        "claim_token_hash": None, "lease_until": None, "heartbeat_at": None, "started_at": None,
+        "timeout_at": None, "available_at": ctx.now, "last_event_type": "run.released", "last_activity_at": ctx.now,
+    }
 
 
 def cancel_open_runs(tx: Tx, ctx: Ctx, task_id: str, reason: str) -> list[Row]:
     canceled = []
     for run in tx.runs_of_task(task_id):
         if run["status"] in OPEN:
-            updated = tx.run_update(
-                run["id"],
-                {"status": "canceled", "ended_at": ctx.now, "error": reason, "last_event_type": "run.canceled",
-                 "last_activity_at": ctx.now},
-                expect_status=OPEN,
-            )
+            updated = move_run(tx, run["id"], RunStatus.CANCELED, canceled_run_changes(ctx, reason),
+                               only_from=RUN_OPEN)
             if updated is not None:
                 canceled.append(updated)
     return canceled
@@ -165,15 +179,17 @@ def cancel_tree(tx: Tx, ctx: Ctx, root: Row, reason: str, *, event_type: str = "
     for node in tx.task_subtree(root["id"]):
         if node["status"] in TASK_TERMINAL and node["id"] != root["id"]:
             continue
-        changes: Row = {"status": "canceled", "closed_at": ctx.now, "blocked_reason": None}
+        changes: Row = {"closed_at": ctx.now, "blocked_reason": None}
         if node["id"] == root["id"] and root_changes:
             changes.update(root_changes)
-        if node["status"] in TASK_TERMINAL:
-            changes = dict(root_changes or {})
         for run in cancel_open_runs(tx, ctx, node["id"], reason):
             record(tx, ctx, node["id"], {}, "run.canceled", run_id=run["id"], payload={"reason": reason})
-        updated = record(tx, ctx, node["id"], changes, event_type if node["id"] == root["id"] else "task.canceled",
-                         payload={"reason": reason, "root_task_id": root["id"]})
+        event = event_type if node["id"] == root["id"] else "task.canceled"
+        payload = {"reason": reason, "root_task_id": root["id"]}
+        if node["status"] in TASK_TERMINAL:  # only the root can be closed already: it keeps its status
+            updated = record(tx, ctx, node["id"], dict(root_changes or {}), event, payload=payload)
+        else:
+            updated = move_task(tx, ctx, node["id"], TaskStatus.CANCELED, event, changes=changes, payload=payload)
         if node["id"] == root["id"] and updated is not None:
             result = updated
     return result

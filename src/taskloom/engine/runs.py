@@ -7,11 +7,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from taskloom.domain.states import TASK_TERMINAL
+from taskloom.domain.states import RUN_LIVE, RUN_OPEN, TASK_TERMINAL, RunStatus, TaskStatus
 from taskloom.engine import usage as usage_rollup
 from taskloom.engine.authorization import check_may_act_on_work
 from taskloom.engine.context import Ctx, dumps, hash_token, load_visible_task, new_claim_token, record
-from taskloom.engine.lifecycle import LIVE, OPEN, cancel_open_runs, refresh, refresh_dependents, settle_failed_run
+from taskloom.engine.lifecycle import (
+    LIVE,
+    OPEN,
+    cancel_open_runs,
+    canceled_run_changes,
+    refresh,
+    refresh_dependents,
+    released_run_changes,
+    settle_failed_run,
+)
+from taskloom.engine.transitions import move_run, move_task
 from taskloom.storage.sql import Coalesce, Row, Tx
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count",
@@ -37,7 +47,6 @@ class ClaimFilters:
 def _lease_changes(ctx: Ctx, lease_seconds: float, session_id: str | None) -> tuple[Row, str]:
     token, token_hash = new_claim_token()
     changes: Row = {
-        "status": "claimed",
         "claimed_at": ctx.now,
         "claimed_by_kind": ctx.actor.kind,
         "claimed_by_ref": ctx.actor.ref,
@@ -55,10 +64,10 @@ def _lease_changes(ctx: Ctx, lease_seconds: float, session_id: str | None) -> tu
 
 def _take(tx: Tx, ctx: Ctx, candidate: Row, lease_seconds: float, session_id: str | None,
           idempotency_key: str | None = None) -> Claim | None:
-    task = record(
-        tx, ctx, candidate["task_id"], {"status": "in_progress", "started_at": Coalesce(ctx.now)}, "run.claimed",
+    task = move_task(
+        tx, ctx, candidate["task_id"], TaskStatus.IN_PROGRESS, "run.claimed", changes={"started_at": Coalesce(ctx.now)},
         run_id=candidate["id"], payload={"attempt": candidate["attempt"], "lease_seconds": lease_seconds},
-        expect_status=("ready",),
+        only_from=(TaskStatus.READY,),
     )
     if task is None:
         # The run is queued but its task is not ready: hold the run so claims skip it
@@ -70,7 +79,7 @@ def _take(tx: Tx, ctx: Ctx, candidate: Row, lease_seconds: float, session_id: st
         changes["timeout_at"] = ctx.now + float(task["timeout_seconds"])
     if idempotency_key:
         changes["idempotency_key"] = idempotency_key
-    run = tx.run_update(candidate["id"], changes, expect_status=("queued",))
+    run = move_run(tx, candidate["id"], RunStatus.CLAIMED, changes, only_from=(RunStatus.QUEUED,))
     if run is None:
         raise Conflict(f"run {candidate['id']} is no longer queued")
     return Claim(run=run, task=task, token=token)
@@ -176,11 +185,10 @@ def start_run(tx: Tx, ctx: Ctx, run_id: str, idempotency_key: str | None) -> Row
     if run["status"] != "claimed":
         raise Conflict(not_live_reason(run, "start") if run["status"] not in LIVE
                        else f"run {run_id} is already {run['status']}")
-    changes: Row = {"status": "starting", "started_at": ctx.now, "last_event_type": "run.started",
-                    "last_activity_at": ctx.now}
+    changes: Row = {"started_at": ctx.now, "last_event_type": "run.started", "last_activity_at": ctx.now}
     if idempotency_key:
         changes["idempotency_key"] = idempotency_key
-    updated = tx.run_update(run_id, changes, expect_status=("claimed",))
+    updated = move_run(tx, run_id, RunStatus.STARTING, changes, only_from=(RunStatus.CLAIMED,))
     assert updated is not None
     record(tx, ctx, run["task_id"], {}, "run.started", run_id=run_id)
     return updated
@@ -194,13 +202,12 @@ def heartbeat(tx: Tx, ctx: Ctx, run_id: str, *, lease_seconds: float | None, cla
         "lease_until": ctx.now + seconds,
         "lease_seconds": seconds,
         "heartbeat_at": ctx.now,
-        "status": "running",
         "started_at": Coalesce(ctx.now),
         "last_event_type": "run.heartbeat",
         "last_activity_at": ctx.now,
         **_usage_changes(usage),
     }
-    updated = tx.run_update(run_id, changes, expect_status=LIVE)
+    updated = move_run(tx, run_id, RunStatus.RUNNING, changes, only_from=RUN_LIVE)
     assert updated is not None
     if usage:
         usage_rollup.record(tx, ctx, updated)
@@ -218,7 +225,6 @@ def complete_run(tx: Tx, ctx: Ctx, run_id: str, *, result: Any, idempotency_key:
         return existing
     run = load_own_live_run(tx, ctx, run_id, claim_token, "complete", existing)
     changes: Row = {
-        "status": "completed",
         "ended_at": ctx.now,
         "result": dumps(result),
         "terminal_key": idempotency_key,
@@ -227,14 +233,14 @@ def complete_run(tx: Tx, ctx: Ctx, run_id: str, *, result: Any, idempotency_key:
         "last_activity_at": ctx.now,
         **_usage_changes(usage),
     }
-    updated = tx.run_update(run_id, changes, expect_status=LIVE)
+    updated = move_run(tx, run_id, RunStatus.COMPLETED, changes, only_from=RUN_LIVE)
     assert updated is not None
     if usage:
         usage_rollup.record(tx, ctx, updated)
-    task = record(
-        tx, ctx, run["task_id"],
-        {"status": "completed", "closed_at": ctx.now, "result": dumps(result), "blocked_reason": None, "error": None},
-        "run.completed", run_id=run_id, payload={"attempt": run["attempt"]},
+    task = move_task(
+        tx, ctx, run["task_id"], TaskStatus.COMPLETED, "run.completed",
+        changes={"closed_at": ctx.now, "result": dumps(result), "blocked_reason": None, "error": None},
+        run_id=run_id, payload={"attempt": run["attempt"]},
     )
     if task is not None:
         refresh_dependents(tx, ctx, task["id"])
@@ -255,10 +261,10 @@ def fail_run(tx: Tx, ctx: Ctx, run_id: str, *, error: str, idempotency_key: str 
         return existing
     load_own_live_run(tx, ctx, run_id, claim_token, "fail", existing)
     changes: Row = {
-        "status": "failed", "ended_at": ctx.now, "error": error, "terminal_key": idempotency_key,
+        "ended_at": ctx.now, "error": error, "terminal_key": idempotency_key,
         "last_event_type": "run.failed", "last_activity_at": ctx.now, **_usage_changes(usage),
     }
-    updated = tx.run_update(run_id, changes, expect_status=LIVE)
+    updated = move_run(tx, run_id, RunStatus.FAILED, changes, only_from=RUN_LIVE)
     assert updated is not None
     if usage:
         usage_rollup.record(tx, ctx, updated)
@@ -269,15 +275,10 @@ def fail_run(tx: Tx, ctx: Ctx, run_id: str, *, error: str, idempotency_key: str 
 def release_run(tx: Tx, ctx: Ctx, run_id: str, *, reason: str | None, claim_token: str | None) -> Row:
     """Hand a claimed run back to the queue unchanged: not a failure, the attempt is not spent."""
     run = load_own_live_run(tx, ctx, run_id, claim_token, "release")
-    changes: Row = {
-        "status": "queued", "claimed_at": None, "claimed_by_kind": None, "claimed_by_ref": None,
-        "claim_token_hash": None, "lease_until": None, "heartbeat_at": None, "started_at": None,
-        "timeout_at": None, "available_at": ctx.now, "last_event_type": "run.released", "last_activity_at": ctx.now,
-    }
-    updated = tx.run_update(run_id, changes, expect_status=LIVE)
+    updated = move_run(tx, run_id, RunStatus.QUEUED, released_run_changes(ctx), only_from=RUN_LIVE)
     assert updated is not None
-    task = record(tx, ctx, run["task_id"], {"status": "ready"}, "run.released", run_id=run_id,
-                  payload={"reason": reason}, expect_status=("in_progress", "blocked"))
+    task = move_task(tx, ctx, run["task_id"], TaskStatus.READY, "run.released", run_id=run_id,
+                     payload={"reason": reason}, only_from=(TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED))
     if task is not None:
         refresh(tx, ctx, task)
     return tx.run_get(run_id) or updated
@@ -290,16 +291,12 @@ def cancel_run(tx: Tx, ctx: Ctx, run_id: str, reason: str | None = None) -> Row:
         raise Conflict(f"run {run_id} is already {run['status']}")
     check_may_act_on_work(ctx.actor, tx.task_get(run["task_id"]), run, "cancel")
     why = reason or "run canceled"
-    updated = tx.run_update(
-        run_id, {"status": "canceled", "ended_at": ctx.now, "error": why, "last_event_type": "run.canceled",
-                 "last_activity_at": ctx.now},
-        expect_status=OPEN,
-    )
+    updated = move_run(tx, run_id, RunStatus.CANCELED, canceled_run_changes(ctx, why), only_from=RUN_OPEN)
     assert updated is not None
     task = tx.task_get(run["task_id"])
     if task is not None and task["status"] not in TASK_TERMINAL:
-        record(tx, ctx, task["id"], {"status": "pending", "blocked_reason": None}, "run.canceled", run_id=run_id,
-               payload={"reason": why})
+        move_task(tx, ctx, task["id"], TaskStatus.PENDING, "run.canceled", changes={"blocked_reason": None},
+                  run_id=run_id, payload={"reason": why})
     return updated
 
 
@@ -314,9 +311,10 @@ def attach_session(tx: Tx, ctx: Ctx, run_id: str, session_id: str) -> Row:
     if run["status"] not in LIVE:
         check_may_act_on_work(ctx.actor, tx.task_get(run["task_id"]), run, "attach a session to")
     changes: Row = {"session_id": session_id, "last_event_type": "run.session_attached", "last_activity_at": ctx.now}
-    if run["status"] == "starting":
-        changes["status"] = "running"
-    updated = tx.run_update(run_id, changes, expect_status=OPEN)
+    if run["status"] == RunStatus.STARTING:
+        updated = move_run(tx, run_id, RunStatus.RUNNING, changes, only_from=(RunStatus.STARTING,))
+    else:
+        updated = tx.run_update(run_id, changes, expect_status=OPEN)
     assert updated is not None
     record(tx, ctx, run["task_id"], {}, "run.session_attached", run_id=run_id, payload={"session_id": session_id})
     return updated
@@ -336,11 +334,10 @@ def expire_leases(tx: Tx, ctx: Ctx, limit: int = 200) -> int:
                 f"lease expired: no heartbeat from {run['claimed_by_kind']}:{run['claimed_by_ref']} "
                 f"within the {run['lease_seconds']} s lease"
             )
-        updated = tx.run_update(
-            run["id"],
-            {"status": "failed", "ended_at": ctx.now, "error": error, "last_event_type": "run.lease_expired",
-             "last_activity_at": ctx.now},
-            expect_status=LIVE,
+        updated = move_run(
+            tx, run["id"], RunStatus.FAILED,
+            {"ended_at": ctx.now, "error": error, "last_event_type": "run.lease_expired", "last_activity_at": ctx.now},
+            only_from=RUN_LIVE,
         )
         if updated is None:
             continue
@@ -356,18 +353,18 @@ def expire_deadlines(tx: Tx, ctx: Ctx, limit: int = 200) -> int:
     the task fails with ``deadline passed`` (the work-queues API shows it as ``expired``)."""
     expired = 0
     for run in tx.runs_past_deadline(ctx.now, limit):
-        updated = tx.run_update(
-            run["id"],
-            {"status": "canceled", "ended_at": ctx.now, "error": "deadline passed", "last_event_type": "run.expired",
+        updated = move_run(
+            tx, run["id"], RunStatus.CANCELED,
+            {"ended_at": ctx.now, "error": "deadline passed", "last_event_type": "run.expired",
              "last_activity_at": ctx.now},
-            expect_status=("queued",),
+            only_from=(RunStatus.QUEUED,),
         )
         if updated is None:
             continue
-        record(tx, ctx, run["task_id"], {"status": "failed", "error": "deadline passed", "closed_at": ctx.now,
-                                         "blocked_reason": None},
-               "task.expired", run_id=run["id"], payload={"deadline": run["deadline"]},
-               expect_status=("ready", "blocked", "pending"))
+        move_task(tx, ctx, run["task_id"], TaskStatus.FAILED, "task.expired",
+                  changes={"error": "deadline passed", "closed_at": ctx.now, "blocked_reason": None},
+                  run_id=run["id"], payload={"deadline": run["deadline"]},
+                  only_from=(TaskStatus.READY, TaskStatus.BLOCKED, TaskStatus.PENDING))
         expired += 1
     return expired
 

@@ -27,11 +27,12 @@ from typing import Any
 from taskloom.domain import schedules as sched_math
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from taskloom.domain.priority import from_scale
-from taskloom.domain.states import TASK_TERMINAL
+from taskloom.domain.states import TASK_TERMINAL, TaskStatus
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.context import EVENT_HOOKS, Ctx, dumps, loads, new_id, record
 from taskloom.engine.engine import Engine
 from taskloom.engine.lifecycle import cancel_tree, enqueue_run, new_run_row, refresh
+from taskloom.engine.transitions import move_task
 from taskloom.storage.sql import Row, Tx
 
 MISSED_CAP = 1000
@@ -253,8 +254,8 @@ def cancel(tx: Tx, ctx: Ctx, task_id: str, reason: str | None = None) -> tuple[R
                                          "waiting_since": None, "updated_at": ctx.now}) or sched
     why = reason or "scheduled task canceled"
     if task["status"] in TASK_TERMINAL:
-        task = record(tx, ctx, task_id, {"status": "canceled", "closed_at": ctx.now}, "task.canceled",
-                      payload={"reason": why}) or task
+        task = move_task(tx, ctx, task_id, TaskStatus.CANCELED, "task.canceled", changes={"closed_at": ctx.now},
+                         payload={"reason": why}) or task
     else:
         task = cancel_tree(tx, ctx, task, why)
     return task, sched
@@ -324,9 +325,10 @@ def _start_firing(tx: Tx, ctx: Ctx, task: Row, firing: Row, event: Row | None) -
     meta: Row = {"firing": firing}
     if event is not None:
         meta["event"] = event
-    reopen: Row = {"status": "ready", "closed_at": None, "error": None, "result": None, "blocked_reason": None,
+    reopen: Row = {"closed_at": None, "error": None, "result": None, "blocked_reason": None,
                    "attempt_limit": int(task["attempts"]) + int(task["max_attempts"])}
-    run = enqueue_run(tx, ctx, task, metadata=dumps(meta), task_changes=reopen, event_payload={"firing": firing})
+    run = enqueue_run(tx, ctx, task, metadata=dumps(meta), task_changes=reopen, event_payload={"firing": firing},
+                      move_to=TaskStatus.READY)
     if task["blocker"] or task["approval_state"] == "pending":
         refresh(tx, ctx, tx.task_get(task["id"]) or task)  # a hand-set blocker holds the run
     return run

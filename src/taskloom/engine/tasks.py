@@ -15,6 +15,7 @@ from taskloom.engine.lifecycle import (
     cancel_tree,
     refresh,
 )
+from taskloom.engine.transitions import move_task
 from taskloom.storage.sql import Row, Tx
 
 
@@ -124,7 +125,7 @@ def create_task(tx: Tx, ctx: Ctx, spec: TaskSpec) -> tuple[Row, Row | None]:
 
 def activate(tx: Tx, ctx: Ctx, task: Row) -> Row:
     """Leave draft/pending: become blocked or ready (queueing the first run)."""
-    task = record(tx, ctx, task["id"], {"status": "ready", "draft": 0}, "task.activated") or task
+    task = move_task(tx, ctx, task["id"], TaskStatus.READY, "task.activated", changes={"draft": 0}) or task
     return refresh(tx, ctx, task)
 
 
@@ -160,9 +161,9 @@ def enqueue(tx: Tx, ctx: Ctx, task_id: str) -> tuple[Row, Row]:
     reason = blocking_reason(tx, task)
     if reason is not None:
         raise Conflict(f"task {task_id} is blocked ({reason}): unblock it first")
-    changes: Row = {"status": "ready", "closed_at": None, "attempt_limit": int(task["attempts"]) + task["max_attempts"]}
-    task = record(tx, ctx, task_id, changes, "task.reopened" if task["status"] in TASK_TERMINAL else "task.enqueued",
-                  ) or task
+    changes: Row = {"closed_at": None, "attempt_limit": int(task["attempts"]) + task["max_attempts"]}
+    event = "task.reopened" if task["status"] in TASK_TERMINAL else "task.enqueued"
+    task = move_task(tx, ctx, task_id, TaskStatus.READY, event, changes=changes) or task
     refresh(tx, ctx, task)
     run = tx.open_run_of_task(task_id)
     assert run is not None
@@ -292,8 +293,8 @@ def triage(tx: Tx, ctx: Ctx, task_id: str, action: str) -> Row:
 def set_awaiting_input(tx: Tx, ctx: Ctx, task: Row, awaiting: bool, *, run_id: str | None, payload: Any) -> Row:
     """Mark (or clear) a task as blocked on a human's input (used by the agent-tasks API)."""
     if awaiting:
-        return record(tx, ctx, task["id"], {"status": "blocked", "blocked_reason": "awaiting_input"},
-                      "task.awaiting_input", run_id=run_id, payload=payload) or task
+        return move_task(tx, ctx, task["id"], TaskStatus.BLOCKED, "task.awaiting_input",
+                         changes={"blocked_reason": "awaiting_input"}, run_id=run_id, payload=payload) or task
     task = record(tx, ctx, task["id"], {"blocked_reason": None}, "task.input_received", run_id=run_id,
                   payload=payload) or task
     return refresh(tx, ctx, task)

@@ -16,18 +16,17 @@ from typing import Any
 from taskloom.domain.actors import Actor
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from taskloom.domain.priority import from_scale
+from taskloom.domain.projections import wq_status
 from taskloom.domain.states import TASK_TERMINAL
 from taskloom.engine import runs as run_ops
 from taskloom.engine.context import Ctx, dumps, load_visible_task, loads, new_id, record
 from taskloom.engine.lifecycle import LIVE, cancel_tree
 from taskloom.engine.tasks import TaskSpec, create_task
-from taskloom.storage.queries_work_queues import EXPIRED_ERROR
 from taskloom.storage.sql import Row, Tx
 
 PRIORITY_LOWEST, PRIORITY_HIGHEST, PRIORITY_DEFAULT = 1, 5, 3
 DEFAULT_LEASE_SECONDS = 300.0
 SOURCE = "work_queue"
-_WAITING = ("draft", "pending", "blocked", "ready")
 
 
 @dataclass
@@ -38,19 +37,6 @@ class QueueTask:
     run: Row | None
     status: str
     claim_token: str | None = None
-
-
-def wq_status(task: Row, now: float) -> str:
-    """Core status → work-queue status (the same rule as WQ_STATUS in the queries)."""
-    status = task["status"]
-    if status in _WAITING:
-        deadline = task["deadline"]
-        return "expired" if deadline is not None and deadline <= now else "pending"
-    if status == "in_progress":
-        return "assigned"
-    if status == "failed" and task["error"] == EXPIRED_ERROR:
-        return "expired"
-    return str(status)
 
 
 def _view(tx: Tx, ctx: Ctx, task: Row, token: str | None = None) -> QueueTask:

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from taskloom.domain.errors import InvalidInput, Unavailable
+from taskloom.domain.states import RUN_LIVE, sql_list
 from taskloom.storage.base import Storage
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.sql import Row, Tx
@@ -82,7 +83,7 @@ class PostgresTx(Tx):
             self._exec("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": row["concurrency_key"]})
             busy = self._scalar(
                 "SELECT COUNT(*) AS n FROM runs WHERE concurrency_key = :k"
-                " AND status IN ('claimed','starting','running')",
+                f" AND status IN {sql_list(RUN_LIVE)}",
                 {"k": row["concurrency_key"]},
             )
             if not busy:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from taskloom.domain.projections import AGENT_TASK_STATE_SQL
 from taskloom.storage.statements import insert_statement, set_clause
 
 Row = dict[str, Any]
@@ -17,19 +18,6 @@ AGENT_COLUMNS = frozenset(
 DELIVERY_COLUMNS = frozenset(
     """status attempts next_attempt_at locked_until last_status_code last_error updated_at delivered_at""".split()
 )
-
-# The seed-002 task states, as SQL over the core task row (see engine/agents.py: seed_state).
-_LIVE_RUN = "EXISTS (SELECT 1 FROM runs r WHERE r.task_id = tasks.id AND r.status IN ('claimed','starting','running'))"
-_OTHER_BLOCK = "(status = 'blocked' AND COALESCE(blocked_reason, '') <> 'awaiting_input')"
-STATE_SQL = {
-    "queued": f"(status IN ('draft','pending','ready') OR ({_OTHER_BLOCK} AND NOT {_LIVE_RUN}))",
-    "running": f"(status = 'in_progress' OR ({_OTHER_BLOCK} AND {_LIVE_RUN}))",
-    "awaiting_input": "(status = 'blocked' AND blocked_reason = 'awaiting_input')",
-    "completed": "status = 'completed'",
-    "failed": "status = 'failed'",
-    "cancelled": "status = 'canceled'",
-}
-
 
 def _names(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
     keys = []
@@ -108,7 +96,7 @@ class AgentQueries:
         params: dict[str, Any] = {"a": agent_id, "limit": limit, "offset": offset}
         where = ["owner_kind = 'agent_session'", "owner_ref = :a"]
         if state is not None:
-            where.append(STATE_SQL[state])
+            where.append(AGENT_TASK_STATE_SQL[state])
         if visible_workspaces is not None:
             where.append(f"(workspace_id IS NULL OR workspace_id IN {_names('vw', list(visible_workspaces), params)})")
         return self._rows(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from taskloom.domain.states import RUN_OPEN, TaskStatus, sql_list, task_sources
 from taskloom.storage.statements import check_columns, insert_statement, set_clause
 
 Row = dict[str, Any]
@@ -86,7 +87,7 @@ class ScheduleQueries:
             "UPDATE tasks SET status = 'ready', closed_at = NULL, error = NULL, result = NULL,"
             " blocked_reason = NULL, attempt_limit = attempts + max_attempts, attempts = attempts + 1,"
             " event_seq = event_seq + 1, updated_at = :now, last_activity_at = :now"
-            f" WHERE id IN ({', '.join(names)}) RETURNING *",
+            f" WHERE id IN ({', '.join(names)}) AND status IN {sql_list(task_sources(TaskStatus.READY))} RETURNING *",
             params,
         )
         return {r["id"]: r for r in rows}
@@ -112,7 +113,7 @@ class ScheduleQueries:
         return self._rows(
             "SELECT * FROM schedules s WHERE s.waiting_since IS NOT NULL AND s.status = 'active'"
             " AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.task_id = s.task_id"
-            " AND r.status IN ('queued','claimed','starting','running'))"
+            f" AND r.status IN {sql_list(RUN_OPEN)})"
             " ORDER BY s.waiting_since LIMIT :limit" + self._skip_locked(),
             {"limit": limit},
         )
@@ -151,7 +152,7 @@ class ScheduleQueries:
             self._exec(f"SELECT pg_advisory_xact_lock({DEDUPE_LOCK_SPACE}, hashtext(:k))", {"k": key})
         if since is None:
             return self._one(
-                "SELECT * FROM runs WHERE dedupe_key = :k AND status IN ('queued','claimed','starting','running')"
+                f"SELECT * FROM runs WHERE dedupe_key = :k AND status IN {sql_list(RUN_OPEN)}"
                 " ORDER BY queued_at DESC LIMIT 1",
                 {"k": key},
             )

@@ -2,7 +2,7 @@
 
 A queue's id is the ``network_channel`` of its tasks and runs, so everything
 here reads the core ``tasks``/``runs`` tables; only ``work_queues`` is ours.
-The work-queue status of a task is derived from its core row (see WQ_STATUS).
+The work-queue status of a task is derived from its core row (domain/projections.py).
 """
 
 from __future__ import annotations
@@ -10,23 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from taskloom.domain.projections import WQ_STATUS_SQL, WQ_STATUSES
+
 Row = dict[str, Any]
 
-# Core task statuses that mean "waiting to be handed out" in this API.
-_WAITING = "('draft','pending','blocked','ready')"
-EXPIRED_ERROR = "deadline passed"
-
-# The core → work-queue status mapping, as SQL over a ``tasks`` row. A waiting task
-# whose deadline has passed is ``expired`` at once, before the rescuer closes it.
-WQ_STATUS = (
-    "CASE"
-    f" WHEN status IN {_WAITING} AND deadline IS NOT NULL AND deadline <= :now THEN 'expired'"
-    f" WHEN status IN {_WAITING} THEN 'pending'"
-    " WHEN status = 'in_progress' THEN 'assigned'"
-    f" WHEN status = 'failed' AND error = '{EXPIRED_ERROR}' THEN 'expired'"
-    " ELSE status END"
-)
-WQ_STATUSES = ("pending", "assigned", "completed", "failed", "expired", "canceled")
+WQ_STATUS = WQ_STATUS_SQL
 
 
 def _names(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:

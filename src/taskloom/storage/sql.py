@@ -10,8 +10,10 @@ lost race changes nothing and the caller sees it (rowcount 0 / None).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any
 
+from taskloom.domain.states import RUN_LIVE, RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
 from taskloom.storage.base import Notice
 from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_api_keys import ApiKeyQueries
@@ -45,7 +47,8 @@ RUN_COLUMNS = frozenset(
     cost_currency tool_call_count turn_count last_event_type last_activity_at model provider
     channel_activity_at output_length output_bytes""".split()
 )
-LIVE_RUN_STATUSES = ("claimed", "starting", "running")
+_LIVE = sql_list(RUN_LIVE)
+_OPEN = sql_list(RUN_OPEN)
 EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "actor_ref", "origin_kind",
                  "origin_ref", "payload", "created_at")
 _EVENT_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
@@ -59,6 +62,20 @@ def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
         params[key] = v
         names.append(f":{key}")
     return "(" + ", ".join(names) + ")"
+
+
+def _check_guard(changes: Row, expect_status: Sequence[str] | None,
+                 sources: Callable[[str], tuple[StrEnum, ...]], kind: str) -> None:
+    """A status write must be guarded by states the state table allows it from."""
+    if "status" not in changes:
+        return
+    target = str(changes["status"])
+    if expect_status is None:
+        raise IllegalTransition(f"an unguarded write of {kind} status {target}")
+    allowed = {s.value for s in sources(target)}
+    illegal = [str(s) for s in expect_status if str(s) not in allowed]
+    if illegal:
+        raise IllegalTransition(f"the state table has no {kind} transition {', '.join(illegal)} → {target}")
 
 
 class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
@@ -135,6 +152,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         Returns the updated row, or None when the row is missing or its status
         was not one of ``expect_status``.
         """
+        _check_guard(changes, expect_status, task_sources, "task")
         params: dict[str, Any] = {"id": task_id}
         sets = [set_clause(changes, params, TASK_COLUMNS, "tasks"), "event_seq = event_seq + 1"]
         where = "id = :id"
@@ -285,6 +303,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         return {r["id"]: r for r in rows}
 
     def run_update(self, run_id: str, changes: Row, *, expect_status: Sequence[str] | None = None) -> Row | None:
+        _check_guard(changes, expect_status, run_sources, "run")
         params: dict[str, Any] = {"id": run_id}
         sets = set_clause(changes, params, RUN_COLUMNS, "runs")
         where = "id = :id"
@@ -311,7 +330,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
 
     def open_run_of_task(self, task_id: str) -> Row | None:
         return self._one(
-            "SELECT * FROM runs WHERE task_id = :id AND status IN ('queued','claimed','starting','running')"
+            f"SELECT * FROM runs WHERE task_id = :id AND status IN {_OPEN}"
             " ORDER BY attempt DESC LIMIT 1",
             {"id": task_id},
         )
@@ -321,7 +340,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
             return {}
         params: dict[str, Any] = {}
         rows = self._rows(
-            "SELECT * FROM runs WHERE status IN ('queued','claimed','starting','running') AND task_id IN "
+            f"SELECT * FROM runs WHERE status IN {_OPEN} AND task_id IN "
             f"{_in_list('o', list(task_ids), params)} ORDER BY attempt",
             params,
         )
@@ -368,7 +387,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         clauses.append(self._capability_clause(filters.get("capabilities"), params))
         clauses.append(
             "(r.concurrency_key IS NULL OR NOT EXISTS (SELECT 1 FROM runs a WHERE a.concurrency_key ="
-            " r.concurrency_key AND a.status IN ('claimed','starting','running')))"
+            f" r.concurrency_key AND a.status IN {_LIVE}))"
         )
         return " AND ".join(clauses)
 
@@ -377,7 +396,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
 
     def runs_lease_expired(self, now: float, limit: int = 200) -> list[Row]:
         return self._rows(
-            "SELECT * FROM runs WHERE status IN ('claimed','starting','running') AND"
+            f"SELECT * FROM runs WHERE status IN {_LIVE} AND"
             " (lease_until < :now OR (timeout_at IS NOT NULL AND timeout_at < :now))"
             " ORDER BY lease_until LIMIT :limit",
             {"now": now, "limit": limit},
@@ -493,7 +512,7 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         params: dict[str, Any] = {"limit": limit}
         where = self._task_where(filters, params)
         return self._rows(
-            "SELECT r.* FROM runs r WHERE r.status IN ('claimed','starting','running')"
+            f"SELECT r.* FROM runs r WHERE r.status IN {_LIVE}"
             + (f" AND r.task_id IN (SELECT id FROM tasks WHERE {where})" if filters else "")
             + " ORDER BY r.claimed_at LIMIT :limit",
             params,

@@ -1,0 +1,82 @@
+"""The one way to change the status of a task or a run.
+
+``move_task`` and ``move_run`` take the states a move may start from out of the state
+table (``domain/states.py``) and write the change guarded by them, so a lost race
+changes nothing and the caller sees ``None``. Storage refuses any status write whose
+guard the table does not allow, and ``record`` refuses status changes altogether.
+
+A move that finds the row in a state the table has no edge from is a bug in the caller.
+With ``TASKLOOM_STRICT_TRANSITIONS=1`` (the test suite sets it) it raises
+``IllegalTransition``; in production the move is refused quietly like a lost race.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from taskloom.domain.states import (
+    IllegalTransition,
+    RunStatus,
+    TaskStatus,
+    run_can_move,
+    run_sources,
+    task_can_move,
+    task_sources,
+)
+from taskloom.engine.context import Ctx, write_task
+from taskloom.storage.sql import Row, Tx
+
+
+def strict() -> bool:
+    return os.environ.get("TASKLOOM_STRICT_TRANSITIONS", "") == "1"
+
+
+def _guard(target: str, sources: tuple[str, ...], only_from: Iterable[str] | None, kind: str) -> tuple[str, ...]:
+    allowed = tuple(str(s) for s in sources)
+    if only_from is None:
+        return allowed
+    narrowed = tuple(str(s) for s in only_from)
+    illegal = [s for s in narrowed if s not in allowed]
+    if illegal:
+        raise IllegalTransition(f"the state table has no {kind} transition {', '.join(illegal)} → {target}")
+    return narrowed
+
+
+def move_task(
+    tx: Tx,
+    ctx: Ctx,
+    task_id: str,
+    target: TaskStatus,
+    event_type: str,
+    *,
+    changes: Row | None = None,
+    only_from: Iterable[TaskStatus] | None = None,
+    run_id: str | None = None,
+    payload: Any = None,
+) -> Row | None:
+    """Move a task to ``target`` (with ``changes``) and append ``event_type``, in one update.
+
+    ``only_from`` narrows the table's sources (a caller that expects one state); a miss is
+    then an ordinary "changed meanwhile" and returns None."""
+    expect = _guard(target, task_sources(target), only_from, "task")
+    task = write_task(tx, ctx, task_id, {**(changes or {}), "status": target.value}, event_type,
+                      run_id=run_id, payload=payload, expect_status=expect)
+    if task is None and only_from is None and strict():
+        current = tx.task_get(task_id)
+        if current is not None and not task_can_move(current["status"], target):
+            raise IllegalTransition(f"task {task_id}: the state table has no transition {current['status']} → {target}")
+    return task
+
+
+def move_run(tx: Tx, run_id: str, target: RunStatus, changes: Row, *,
+             only_from: Iterable[RunStatus] | None = None) -> Row | None:
+    """Move a run to ``target`` (with ``changes``), guarded by the table; None on a miss."""
+    expect = _guard(target, run_sources(target), only_from, "run")
+    run = tx.run_update(run_id, {**changes, "status": target.value}, expect_status=expect)
+    if run is None and only_from is None and strict():
+        current = tx.run_get(run_id)
+        if current is not None and not run_can_move(current["status"], target):
+            raise IllegalTransition(f"run {run_id}: the state table has no transition {current['status']} → {target}")
+    return run
