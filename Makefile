@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install serve test test-fast bench lint clean
+.PHONY: install serve test test-fast bench lint check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,11 @@ bench: $(STAMP)
 	$(PY) bench/schedules.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/mypy
+
+# Lint, types, then the tests: what CI runs.
+check: lint test
 
 clean:
 	rm -rf $(VENV) taskloom-data .pytest_cache

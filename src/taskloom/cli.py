@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -58,7 +58,7 @@ def serve(
     # Shutdown budget: most of it for open requests (long-polls end at once), the rest for the
     # background services' last pass and closing the database.
     graceful = max(1, int(settings.shutdown_seconds * 0.7))
-    options: dict[str, object] = dict(
+    options: dict[str, Any] = dict(
         host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=graceful,
         log_config=None,  # our handler (taskloom.logs) formats uvicorn's lines too
         loop="uvloop" if _has("uvloop") else "asyncio", http="httptools" if _has("httptools") else "h11",
@@ -67,7 +67,7 @@ def serve(
         from taskloom.api.shutdown import exit_cleanly_on_signal
 
         exit_cleanly_on_signal()
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), **options)
         return
     # Worker processes build their own app from the environment: pass the settings on.
     settings.apply_to_env()
@@ -81,7 +81,7 @@ def serve(
     metrics_dir = tempfile.mkdtemp(prefix="taskloom-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        uvicorn.run("taskloom.api.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        uvicorn.run("taskloom.api.app:app_from_env", factory=True, workers=workers, **options)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 

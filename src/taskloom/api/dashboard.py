@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
@@ -26,7 +27,7 @@ TYPES = {"js": "text/javascript", "css": "text/css", "png": "image/png", "svg": 
 ASSET_NAME = re.compile(r"^[a-z0-9_-]+\.(js|css|png|svg)$")
 
 
-def _files():  # type: ignore[no-untyped-def]
+def _files() -> Traversable:
     return resources.files("taskloom.dashboard")
 
 

@@ -30,7 +30,7 @@ async def task_event_stream(engine: Engine, actor: Actor, task_id: str, after: i
     last_sent = time.monotonic()
     yield b": connected\n\n"
     while True:
-        def fetch(tx, ctx, last=last):  # type: ignore[no-untyped-def]
+        def fetch(tx, ctx, last=last):
             task = tx.task_get(task_id)
             if task is None:
                 return None, []

@@ -99,7 +99,7 @@ def task_view(qt: wq.QueueTask) -> Row:
         "status": qt.status,
         "agentId": run["claimed_by_ref"] if run is not None else None,
         "assignedAt": iso(run["claimed_at"]) if run is not None else None,
-        "leaseExpiresAt": iso(run["lease_until"]) if live else None,
+        "leaseExpiresAt": iso(run["lease_until"]) if run is not None and live else None,
         "runId": run["id"] if run is not None else None,
         "attempt": run["attempt"] if run is not None else 0,
         "maxAttempts": t["max_attempts"],

@@ -29,6 +29,6 @@ def retry_delay(
         return min(base_seconds, MAX_DELAY_SECONDS)
     if strategy == Backoff.LINEAR:
         return min(base_seconds * n, MAX_DELAY_SECONDS)
-    ceiling = min(base_seconds * (2 ** (n - 1)), MAX_DELAY_SECONDS)
+    ceiling: float = min(base_seconds * (2 ** (n - 1)), MAX_DELAY_SECONDS)  # int ** int is typed Any
     r = (rng or random).random()
     return ceiling / 2 + r * ceiling / 2

@@ -127,7 +127,10 @@ def run_sources(target: str) -> tuple[RunStatus, ...]:
 
 def ordered(statuses: Iterable[StrEnum]) -> tuple[str, ...]:
     """A set of statuses as plain strings in declaration order (stable SQL, stable output)."""
-    return tuple(s.value for s in sorted(set(statuses), key=lambda s: list(type(s)).index(s)))
+    def position(status: StrEnum) -> int:
+        return list(type(status).__members__.values()).index(status)
+
+    return tuple(s.value for s in sorted(set(statuses), key=position))
 
 
 def sql_list(statuses: Iterable[StrEnum]) -> str:

@@ -25,7 +25,7 @@ def is_claimer(ctx: Ctx, run: Row) -> bool:
 
 
 def _awaiting(task: Row) -> bool:
-    return task["status"] == "blocked" and task["blocked_reason"] == "awaiting_input"
+    return bool(task["status"] == "blocked" and task["blocked_reason"] == "awaiting_input")
 
 
 def check_may_post(ctx: Ctx, run: Row, task: Row) -> None:

@@ -16,8 +16,7 @@ from taskloom.clock import Clock
 from taskloom.domain.actors import SYSTEM, Actor
 from taskloom.domain.errors import Unavailable
 from taskloom.engine.context import Ctx
-from taskloom.storage import Storage
-from taskloom.storage.base import RUNS_CHANGED
+from taskloom.storage.base import RUNS_CHANGED, Storage
 from taskloom.storage.sql import Tx
 
 T = TypeVar("T")

@@ -146,7 +146,7 @@ def claim_run(tx: Tx, ctx: Ctx, run_id: str, lease_seconds: float, idempotency_k
 
 
 def _is_claimer(ctx: Ctx, run: Row) -> bool:
-    return run["claimed_by_kind"] == ctx.actor.kind and run["claimed_by_ref"] == ctx.actor.ref
+    return bool(run["claimed_by_kind"] == ctx.actor.kind and run["claimed_by_ref"] == ctx.actor.ref)
 
 
 def load_own_live_run(tx: Tx, ctx: Ctx, run_id: str, claim_token: str | None, action: str,

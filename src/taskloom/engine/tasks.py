@@ -174,9 +174,9 @@ def approve(tx: Tx, ctx: Ctx, task_id: str, comment: str | None = None) -> tuple
     task = load_visible_task(tx, ctx, task_id)
     if task["approval_state"] != "pending":
         raise Conflict(f"task {task_id} is not awaiting approval (approval_state {task['approval_state']})")
-    task = record(tx, ctx, task_id, {"approval_state": "approved"}, "task.approved", payload={"comment": comment})
-    assert task is not None
-    task = refresh(tx, ctx, task)
+    approved = record(tx, ctx, task_id, {"approval_state": "approved"}, "task.approved", payload={"comment": comment})
+    assert approved is not None
+    task = refresh(tx, ctx, approved)
     return task, tx.open_run_of_task(task_id)
 
 
@@ -216,8 +216,9 @@ def update(tx: Tx, ctx: Ctx, task_id: str, changes: Row) -> Row:
             stored[key] = dumps(stored[key])
     if "max_attempts" in stored:
         stored["attempt_limit"] = int(task["attempt_limit"]) - int(task["max_attempts"]) + int(stored["max_attempts"])
-    task = record(tx, ctx, task_id, stored, "task.updated", payload={"fields": sorted(changes)})
-    assert task is not None
+    updated = record(tx, ctx, task_id, stored, "task.updated", payload={"fields": sorted(changes)})
+    assert updated is not None
+    task = updated
     run = tx.open_run_of_task(task_id)
     if run is not None and run["status"] == "queued":
         follow = {

@@ -367,8 +367,11 @@ class WebhookSender(Service):
             return
         outcomes = await asyncio.gather(*(self._send(d) for d in taken))
         started = now
-        await engine.system_write(lambda tx, ctx: [self._settle(tx, ctx, d, o, started)
-                                                    for d, o in zip(taken, outcomes, strict=True)])
+        def settle(tx: Tx, ctx: Ctx) -> None:
+            for d, o in zip(taken, outcomes, strict=True):
+                self._settle(tx, ctx, d, o, started)
+
+        await engine.system_write(settle)
 
     async def _send(self, d: Row) -> tuple[int | None, str | None, int]:
         """(status code, error, duration ms). Never raises."""

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
 from starlette.routing import Route
 
 from taskloom import __version__
@@ -69,7 +70,7 @@ def build_server(app: FastAPI, engine: Engine, settings: Settings) -> MCPServer[
         server: MCPServer[Any] = MCPServer(
             "taskloom", version=__version__, instructions=INSTRUCTIONS, token_verifier=TokenVerifier(app),
             # issuer_url is required by the SDK but unused: Taskloom issues its tokens itself (no OAuth routes).
-            auth=AuthSettings(issuer_url="http://127.0.0.1:8420", resource_server_url=None),
+            auth=AuthSettings(issuer_url=AnyHttpUrl("http://127.0.0.1:8420"), resource_server_url=None),
         )
     finally:
         if placeholder is not None:

@@ -8,7 +8,7 @@ from importlib import resources
 def migration_files(dialect: str) -> list[tuple[str, str]]:
     """(name, sql) pairs for ``dialect``, in number order."""
     folder = resources.files(__package__) / dialect
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text()) for p in files]
 
 
