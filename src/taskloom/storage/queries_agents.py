@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.projections import AGENT_TASK_STATE_SQL
+from taskloom.domain.states import TASK_TERMINAL, sql_list
 from taskloom.storage.statements import insert_statement, set_clause
 
 Row = dict[str, Any]
@@ -71,7 +72,7 @@ class AgentQueries:
     def agent_open_task_ids(self, agent_id: str) -> list[str]:
         rows = self._rows(
             "SELECT id FROM tasks WHERE owner_kind = 'agent_session' AND owner_ref = :a"
-            " AND status NOT IN ('completed','failed','canceled') ORDER BY created_at",
+            f" AND status NOT IN {sql_list(TASK_TERMINAL)} ORDER BY created_at",
             {"a": agent_id},
         )
         return [r["id"] for r in rows]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from taskloom.domain.states import RUN_LIVE, sql_list
+
 Row = dict[str, Any]
 
 
@@ -40,7 +42,7 @@ class ObserveQueries:
         return self._rows(
             "SELECT network_channel, COUNT(*) AS active,"
             " SUM(CASE WHEN lease_until < :now OR heartbeat_at < :silent THEN 1 ELSE 0 END) AS stuck"
-            f" FROM runs WHERE status IN ('claimed','starting','running'){scope} GROUP BY network_channel",
+            f" FROM runs WHERE status IN {sql_list(RUN_LIVE)}{scope} GROUP BY network_channel",
             params,
         )
 
