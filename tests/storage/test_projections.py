@@ -4,6 +4,8 @@ agree for every core status, on both backends."""
 from __future__ import annotations
 
 import itertools
+import re
+from pathlib import Path
 from typing import Any
 
 from taskloom.domain.projections import (
@@ -54,3 +56,14 @@ def test_sql_and_python_projections_agree(harness: Harness) -> None:
         seen_wq.add(sql_wq)
         seen_agent.add(python_state)
     assert seen_wq == set(WQ_STATUSES) and seen_agent == set(AGENT_TASK_STATES)
+
+
+def test_no_query_spells_a_status_list_by_hand() -> None:
+    """Status lists in SQL come from the domain's sets (``sql_list(RUN_LIVE)``), so a new
+    state cannot be forgotten in one query."""
+    root = Path(__file__).resolve().parents[2] / "src" / "taskloom"
+    names = "|".join(sorted({s.value for s in [*TaskStatus, *RunStatus]}))
+    hand_spelled = re.compile(rf"status (NOT )?IN \(\s*'({names})'\s*,")
+    offenders = [f"{p.relative_to(root)}:{n}" for p in [*root.glob("storage/*.py"), *root.glob("engine/*.py")]
+                 for n, line in enumerate(p.read_text().splitlines(), 1) if hand_spelled.search(line)]
+    assert not offenders, f"build these status lists with domain.states.sql_list: {offenders}"

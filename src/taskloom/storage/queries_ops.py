@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from taskloom.domain.states import RUN_LIVE, TASK_TERMINAL, sql_list
+
 Row = dict[str, Any]
+_LIVE = sql_list(RUN_LIVE)
 
 
 class OpsQueries:
@@ -25,12 +28,12 @@ class OpsQueries:
             " WHERE status = 'queued' AND held = 0 AND available_at <= :now GROUP BY network_channel", {"now": now})
         active = self._rows(
             "SELECT network_channel AS channel, COUNT(*) AS active FROM runs"
-            " WHERE status IN ('claimed','starting','running') GROUP BY network_channel")
+            f" WHERE status IN {_LIVE} GROUP BY network_channel")
         one = self._rows(
-            "SELECT (SELECT COUNT(*) FROM runs WHERE status IN ('claimed','starting','running')"
+            f"SELECT (SELECT COUNT(*) FROM runs WHERE status IN {_LIVE}"
             "        AND COALESCE(heartbeat_at, claimed_at) < :stuck) AS stuck,"
             " (SELECT COUNT(*) FROM tasks WHERE approval_state = 'pending'"
-            "        AND status NOT IN ('completed','failed','canceled')) AS approvals,"
+            f"        AND status NOT IN {sql_list(TASK_TERMINAL)}) AS approvals,"
             " (SELECT COUNT(*) FROM tasks WHERE status = 'blocked' AND blocked_reason = 'awaiting_input') AS awaiting,"
             " (SELECT COALESCE(SUM(input_tokens), 0) FROM usage_rollup) AS input_tokens,"
             " (SELECT COALESCE(SUM(output_tokens), 0) FROM usage_rollup) AS output_tokens,"
@@ -52,7 +55,7 @@ class OpsQueries:
             " OR EXISTS (SELECT 1 FROM tasks c WHERE c.parent_task_id = t.id)"
             " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.task_id = t.id)"
             " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on_task_id = t.id)) AS linked"
-            " FROM tasks t WHERE t.status IN ('completed','failed','canceled') AND t.closed_at < :cutoff" + after +
+            f" FROM tasks t WHERE t.status IN {sql_list(TASK_TERMINAL)} AND t.closed_at < :cutoff" + after +
             " AND NOT EXISTS (SELECT 1 FROM schedules s WHERE s.task_id = t.id)"
             " ORDER BY t.closed_at, t.id LIMIT :limit", params)
 
