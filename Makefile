@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	-$(PY) bench/run.py $(BENCH_ARGS)
 	-$(PY) bench/backlogs.py
+	-$(PY) bench/dashboard.py
 	-$(PY) bench/usage.py
 	-$(PY) bench/output.py
 	$(PY) bench/schedules.py

@@ -16,19 +16,29 @@ def test_queues_depth_history_from_queued_and_claimed_times(manual_api: Api) -> 
     api, clock = manual_api, manual_api.clock
     create(api, title="r1", network_channel="research")
     create(api, title="r2", network_channel="research")
-    clock.advance(900)  # type: ignore[attr-defined]
+    clock.advance(1000)  # type: ignore[attr-defined]
     c = must_claim(api, network_channel="research", lease_seconds=60)
-    clock.advance(900)  # type: ignore[attr-defined]
+    clock.advance(700)  # type: ignore[attr-defined]
     q = queue(api, "research")
-    # 13 points, every 5 minutes over the last hour: nothing before the tasks were made (30 min
-    # ago), two waiting from then until the claim (15 min ago), one since.
-    assert q["depth_history"] == [0] * 6 + [2] * 3 + [1] * 4
+    # 13 points, every 5 minutes over the last hour (the last one now): none before the tasks were
+    # made (28 min 20 s ago), two waiting from then until the claim (11 min 40 s ago), one since.
+    assert q["depth_history"] == [0] * 7 + [2] * 3 + [1] * 3
     assert q["depth"] == 1 and q["active_runs"] == 1 and q["stuck_runs"] == 1  # its 60 s lease lapsed
-    assert q["oldest_queue_age_ms"] == 1_800_000 and q["work_queue"] is None
+    assert q["oldest_queue_age_ms"] == 1_700_000 and q["work_queue"] is None
     api.post(f"/api/agent/tasks/{c['run']['id']}/heartbeat", {"lease_seconds": 600}, headers=agent("a1"))
     assert queue(api, "research")["stuck_runs"] == 0
     times = api.get("/api/observe/queues").json()["history_times"]
     assert len(times) == 13
+
+
+def test_a_run_waiting_since_before_the_hour_counts_at_every_point(manual_api: Api) -> None:
+    api, clock = manual_api, manual_api.clock
+    create(api, title="forgotten", network_channel="slow")
+    clock.advance(7200)  # type: ignore[attr-defined]
+    assert queue(api, "slow")["depth_history"] == [1] * 13
+    must_claim(api, network_channel="slow")
+    clock.advance(10)  # type: ignore[attr-defined]
+    assert queue(api, "slow")["depth_history"] == [1] * 12 + [0]
 
 
 def test_queues_list_every_work_queue_and_respect_workspaces(api: Api) -> None:

@@ -253,7 +253,7 @@ def test_tasks_queues_schedules_usage_and_a_screenshot_of_every_view(page: Any, 
     run = live.claim(crawler, network_channel="wiki")["claim"]["run"]
     live.call("POST", f"/api/agent/tasks/{run['id']}/fail", {"error": "search cluster unreachable"}, token=crawler)
     first = live.call("POST", "/api/tasks", {"title": "Collect the incident list", "start": False})["task"]
-    live.call("POST", "/api/tasks", {"title": "Draft the summary", "dependencies": [first["id"]]})
+    waiting = live.call("POST", "/api/tasks", {"title": "Draft the summary", "dependencies": [first["id"]]})["task"]
     channel = f"research-{uid()}"
     for i in range(27):
         live.call("POST", "/api/tasks", {"title": f"paper {i:02d}", "network_channel": channel})
@@ -283,10 +283,25 @@ def test_tasks_queues_schedules_usage_and_a_screenshot_of_every_view(page: Any, 
     page.wait_for_url(re.compile("offset=25"))
     page.get_by_text("26–27").wait_for()
     assert rows.count() == 2
+    live.call("POST", "/api/tasks", {"title": "zoe's paper", "network_channel": channel,
+                                     "owner": {"kind": "human", "ref": "zoe"}, "start": False})
+    page.get_by_label("Owner").fill("human:zoe")
+    page.get_by_label("Status").select_option("pending")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile("owner=human%3Azoe"))
+    page.get_by_role("link", name="zoe's paper").wait_for()
+    assert rows.count() == 1
+    page.goto(f"/ui/tasks?channel={channel}")
     page.get_by_label("Search").fill("paper 03")
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("link", name=re.compile("paper 03")).click()
     page.get_by_role("heading", name=re.compile("paper 03")).wait_for()
+
+    # A task page lists what the task waits for, with each dependency's status.
+    page.goto(f"/ui/tasks/{waiting['id']}")
+    deps = page.locator("section", has=page.get_by_role("heading", name="Dependencies"))
+    deps.get_by_role("link", name=re.compile("Collect the incident list")).wait_for()
+    assert "pending" in deps.inner_text()
 
     # Queues: depth, active, and a sparkline per channel and work queue.
     page.goto("/ui/queues")

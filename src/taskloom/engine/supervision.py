@@ -36,8 +36,19 @@ def queues(tx: Tx, ctx: Ctx, stuck_after: float) -> Row:
     for r in tx.live_run_counts_by_channel(scope, now, now - stuck_after):
         e = entry(r["network_channel"])
         e["active_runs"], e["stuck_runs"] = int(r["active"]), int(r["stuck"] or 0)
-    for h in tx.queue_depth_history(scope, times):
-        entry(h["network_channel"])["depth_history"] = [int(h[f"d{i}"] or 0) for i in range(HISTORY_POINTS)]
+    # depth at times[k] = runs that entered the queue by then - runs claimed by then (prefix sums).
+    changes: dict[Any, list[int]] = {}
+    last = HISTORY_POINTS - 1
+    for w in tx.queue_waits(scope, times[0], step):
+        delta = changes.setdefault(w["network_channel"], [0] * HISTORY_POINTS)
+        delta[min(int(w["queued"]), last)] += int(w["n"])
+        if w["claimed"] is not None:
+            delta[min(int(w["claimed"]), last)] -= int(w["n"])
+    for channel, delta in changes.items():
+        depth, history = 0, entry(channel)["depth_history"]
+        for k, d in enumerate(delta):
+            depth += d
+            history[k] = depth
     for e in rows.values():
         e["depth_history"][-1] = e["depth"]  # now: exactly the live depth
     ordered = sorted(rows.values(), key=lambda e: (-e["depth"], -e["active_runs"], str(e["network_channel"])))
@@ -46,7 +57,7 @@ def queues(tx: Tx, ctx: Ctx, stuck_after: float) -> Row:
 
 def agents(tx: Tx, ctx: Ctx, stuck_after: float) -> list[Row]:
     """Per caller that holds a live run or claimed one in the last hour: its live runs (with their task's
-    title and lease) and its latest claim and heartbeat."""
+    title and lease), its latest claim, and the latest heartbeat (or claim) of its live runs."""
     now, scope = ctx.now, _scope(ctx)
     out: dict[tuple[str, str], Row] = {}
 
@@ -56,8 +67,7 @@ def agents(tx: Tx, ctx: Ctx, stuck_after: float) -> list[Row]:
 
     for a in tx.claimer_activity(now - HISTORY_SECONDS):
         e = entry(a["claimed_by_kind"], a["claimed_by_ref"])
-        e.update(last_claimed_at=a["last_claimed_at"], last_heartbeat_at=a["last_heartbeat_at"],
-                 recent_runs=int(a["runs"]))
+        e.update(last_claimed_at=a["last_claimed_at"], recent_runs=int(a["runs"]))
     live = tx.live_runs(scope, limit=1000)
     titles = tx.tasks_get_many(sorted({r["task_id"] for r in live}))
     for r in live:

@@ -24,6 +24,12 @@ function runCell(runs) {
     " ", badge(r.status), r.stuck ? h("span", { class: "bad" }, " stuck") : null));
 }
 
+// The heartbeat of a live run; for an idle agent, when it last claimed work (in the last hour).
+function lastSeen(act) {
+  if (act.last_heartbeat_at) return ago(act.last_heartbeat_at);
+  return act.last_claimed_at ? h("span", { class: "muted" }, `idle; last claim ${ago(act.last_claimed_at)}`) : "—";
+}
+
 function leaseCell(runs) {
   const leased = runs.filter((r) => r.lease_until);
   return leased.length ? leased.map((r) => h("div", {}, countdown(r.lease_until))) : "—";
@@ -50,20 +56,20 @@ export function mount({ main, app }) {
       const [{ agents }, activity] = await Promise.all([api.get("/api/agents", { limit: 1000 }), api.get("/api/observe/agents")]);
       const byRef = new Map(activity.agents.map((a) => [a.claimer.ref, a]));
       const rows = agents.map((a) => {
-        const act = byRef.get(a.id) || { live_runs: [], last_heartbeat_at: null };
+        const act = byRef.get(a.id) || { live_runs: [], last_heartbeat_at: null, last_claimed_at: null };
         byRef.delete(a.id);
         return h("tr", { dataset: { agent: a.id } },
           h("td", {}, h("strong", {}, a.id), a.name && a.name !== a.id ? h("div", { class: "muted" }, a.name) : null),
           h("td", {}, a.team ?? "—"),
           h("td", {}, badge(a.state), a.state_reason ? h("div", { class: "muted" }, a.state_reason) : null),
-          h("td", {}, runCell(act.live_runs)), h("td", {}, ago(act.last_heartbeat_at)), h("td", {}, leaseCell(act.live_runs)),
+          h("td", {}, runCell(act.live_runs)), h("td", {}, lastSeen(act)), h("td", {}, leaseCell(act.live_runs)),
           h("td", {}, a.state === "active"
             ? h("button", { type: "button", onclick: () => setState(a, "paused") }, "Pause")
             : h("button", { type: "button", class: "primary", onclick: () => setState(a, "active") }, "Resume")));
       });
       const others = [...byRef.values()].map((a) => h("tr", {},
         h("td", {}, `${a.claimer.kind}:${a.claimer.ref}`), h("td", {}, runCell(a.live_runs)),
-        h("td", {}, ago(a.last_heartbeat_at)), h("td", {}, leaseCell(a.live_runs)), h("td", { class: "num" }, a.recent_runs)));
+        h("td", {}, lastSeen(a)), h("td", {}, leaseCell(a.live_runs)), h("td", { class: "num" }, a.recent_runs)));
       clear(body).append(
         h("section", { class: "card" }, h("h2", {}, "Registered agents"),
           table(["Agent", "Team", "State", "Current run", "Last heartbeat", "Lease", ""], rows,

@@ -51,7 +51,8 @@ export function mount({ main, params, app }) {
         h("td", {}, taskLink(t)), h("td", {}, badge(t.status)), h("td", {}, t.priority),
         h("td", {}, actorText(t.owner)), h("td", {}, t.network_channel ?? "—"),
         h("td", { class: "num" }, `${t.attempts}/${t.max_attempts}`),
-        h("td", {}, t.active_run ? `${t.active_run.status} (${actorText(t.active_run.claimed_by)})` : "—"),
+        h("td", {}, !t.active_run ? "—" : t.active_run.claimed_by
+          ? `${t.active_run.status} by ${actorText(t.active_run.claimed_by)}` : t.active_run.status),
         h("td", {}, ago(t.last_activity_at || t.updated_at))));
       clear(body).append(
         table(["Task", "Status", "Priority", "Owner", "Channel", "Attempts", "Active run", "Activity"], rows,
