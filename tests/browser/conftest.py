@@ -77,6 +77,14 @@ class Live:
         assert r.status_code in wanted, f"{method} {path} -> {r.status_code} {r.text}"
         return r.json() if r.content else None
 
+    def restart(self) -> None:
+        """Kill the server (a dropped connection for every open stream) and start it again on the
+        same port and database."""
+        old = self.server
+        old.kill()
+        self.server = srv_mod.start(old.database_url, data_dir=old.data_dir, secret=old.secret, port=old.port,
+                                    env=SERVER_ENV)
+
     def agent_token(self, name: str) -> str:
         return self.server.token(name, kind="agent_session", role="agent")
 
@@ -85,18 +93,17 @@ class Live:
                          expect=(200, 204))
 
 
-def start_live(tmp: Path) -> srv_mod.Server:
-    return srv_mod.start(f"sqlite:///{tmp}/taskloom.db", data_dir=str(tmp),
-                         env={"TASKLOOM_RESCUER_INTERVAL_SECONDS": "0.5", "TASKLOOM_SSE_KEEPALIVE_SECONDS": "2"})
+SERVER_ENV = {"TASKLOOM_RESCUER_INTERVAL_SECONDS": "0.5", "TASKLOOM_SSE_KEEPALIVE_SECONDS": "2"}
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Live]:
-    server = start_live(tmp_path_factory.mktemp("ui-server"))
+    tmp = tmp_path_factory.mktemp("ui-server")
+    running = Live(srv_mod.start(f"sqlite:///{tmp}/taskloom.db", data_dir=str(tmp), env=SERVER_ENV))
     try:
-        yield Live(server)
+        yield running
     finally:
-        server.stop()
+        running.server.stop()
 
 
 @pytest.fixture

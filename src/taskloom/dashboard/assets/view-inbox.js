@@ -13,6 +13,7 @@ const LANES = [
   ["my_work", "My work", "Open tasks you own."],
 ];
 const ARCHIVED = [["archived", "Archived", "What you archived."]];
+const EXTRA = { budgets: "Budgets spent" };
 
 function detail(item) {
   if (item.lane === "questions") return h("p", { class: "question" }, h("strong", {}, "Agent asks: "), item.question ?? "(no question text)");
@@ -23,6 +24,7 @@ function detail(item) {
 
 function itemView(item, app) {
   const t = item.task;
+  if (!t) return h("li", { class: "item" }, h("p", {}, item.blocking_reason ?? "(no detail)")); // e.g. a spent budget
   return h("li", { class: `item${item.unread ? " unread" : ""}`, dataset: { task: t.id } },
     h("div", { class: "item-head" },
       item.unread ? h("span", { class: "dot", title: "unread" }, "unread") : null,
@@ -51,12 +53,16 @@ export function mount({ main, params, app }) {
       const groups = Object.fromEntries(inbox.groups.map((g) => [g.lane, g]));
       summary.textContent = `${inbox.total} items, ${inbox.unread_total} unread · ${inbox.archived_total} archived`;
       clear(body);
-      for (const [lane, title, hint] of archived ? ARCHIVED : LANES) {
+      // Lanes the API adds beyond these (e.g. spent budgets) show when they have something.
+      const known = new Set(LANES.map(([lane]) => lane).concat("archived"));
+      const extra = archived ? [] : inbox.groups.filter((g) => !known.has(g.lane) && g.count > 0)
+        .map((g) => [g.lane, EXTRA[g.lane] || g.lane.replace(/_/g, " "), ""]);
+      for (const [lane, title, hint] of archived ? ARCHIVED : [...LANES, ...extra]) {
         const g = groups[lane] || { count: 0, unread_count: 0, items: [] };
         body.append(h("section", { class: "card lane", id: `lane-${lane}`, "aria-label": title },
           h("h2", {}, title, " ", h("span", { class: "count" }, String(g.count)),
             g.unread_count ? h("span", { class: "count unread-count" }, `${g.unread_count} unread`) : null),
-          h("p", { class: "hint muted" }, hint),
+          hint ? h("p", { class: "hint muted" }, hint) : null,
           g.items.length ? h("ul", { class: "items" }, g.items.map((i) => itemView(i, app)))
             : h("p", { class: "muted empty" }, "Nothing here."),
           g.count > g.items.length ? h("p", { class: "muted" }, `… and ${g.count - g.items.length} more`) : null));
