@@ -5,8 +5,9 @@ Parts (``--only``, comma-separated; default all):
   metrics  the hot path with metrics and request logs on (the default) vs both off
            (TASKLOOM_METRICS=0, TASKLOOM_LOG_LEVEL=warning): claim-next -> complete cycles/s and
            claim p50/p99, the two servers measured alternately in the same run, --repeat times.
-  purge    claim-next p99 while `taskloom purge` deletes --purge-tasks finished tasks from the
-           same database, vs the same claims with no purge running (same run, same server).
+  purge    claim-next p99 while the retention service deletes --purge-tasks finished tasks, vs
+           the same claims on the same database with no purge running (same run).
+  purge-cli  the same with `taskloom purge` running as another process (not in the default set).
 
     .venv/bin/python bench/ops.py                      # both parts, SQLite
     .venv/bin/python bench/ops.py --only metrics --backend postgres
@@ -86,32 +87,55 @@ async def paced_claims(srv: srvmod.Server, seconds: float, stop: Any = None) -> 
     return out
 
 
-def part_purge(args: argparse.Namespace) -> list[str]:
+def _remaining(url: str) -> int:
+    return int(srvmod.query(url, "SELECT COUNT(*) FROM tasks WHERE title LIKE 'finished task%'")[0][0])
+
+
+def part_purge(args: argparse.Namespace, *, by_cli: bool) -> list[str]:
+    """Claims on a quiet server, then while the retention service (or `taskloom purge`) deletes
+    --purge-tasks finished tasks from the same database."""
     with fresh_database(args.backend, args.pg_url) as url:
         log(f"  filling {args.purge_tasks} finished tasks ...")
         fill_history(url, args.purge_tasks)
         srv = srvmod.start(url, env={"TASKLOOM_RETENTION_DAYS": "0"}, timeout=120)
         try:
             quiet = asyncio.run(paced_claims(srv, args.seconds))
-            purge = subprocess.Popen([*srvmod._taskloom_command(), "purge", "--older-than", "0s", "--database", url],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        finally:
+            srv.stop()
+        # The same database, now with retention on (everything closed over a second ago goes), or the CLI.
+        env = {"TASKLOOM_RETENTION_DAYS": "0" if by_cli else "0.00001"}
+        srv = srvmod.start(url, env=env, timeout=120)
+        purge = None
+        try:
             t0 = time.monotonic()
-            during = asyncio.run(paced_claims(srv, 3600, stop=lambda: purge.poll() is not None))
-            out, err = purge.communicate()
+            if by_cli:
+                purge = subprocess.Popen([*srvmod._taskloom_command(), "purge", "--older-than", "1s", "--database",
+                                          url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            checked = [0.0, args.purge_tasks]
+
+            def done() -> bool:
+                if purge is not None:
+                    return purge.poll() is not None
+                if time.monotonic() - checked[0] > 2:
+                    checked[:] = [time.monotonic(), _remaining(url)]
+                return checked[1] == 0
+
+            during = asyncio.run(paced_claims(srv, 3600, stop=done))
             took = time.monotonic() - t0
-            if purge.returncode != 0:
-                raise RuntimeError(f"purge failed: {err}")
-            log(f"  purge: {out.strip()} in {took:.1f} s")
+            if purge is not None and purge.wait() != 0:
+                raise RuntimeError(f"purge failed: {purge.communicate()[1]}")
+            log(f"  {'taskloom purge' if by_cli else 'retention service'}: {args.purge_tasks} tasks in {took:.1f} s")
         finally:
             srv.stop()
     ratio = pct(during, 99) / pct(quiet, 99)
+    who = "`taskloom purge` (another process)" if by_cli else "the retention service"
     return [
-        f"| claim latency while purging {args.purge_tasks} finished tasks ({args.backend}) | no purge | during purge "
-        "| during/no purge |",
+        f"| claim latency while {who} deletes {args.purge_tasks} finished tasks ({args.backend}) | no purge "
+        "| during purge | during/no purge |",
         "|---|---|---|---|",
         f"| claim p50 ms | {ms(pct(quiet, 50)):.1f} | {ms(pct(during, 50)):.1f} | |",
         f"| claim p99 ms | {ms(pct(quiet, 99)):.1f} | {ms(pct(during, 99)):.1f} | ×{ratio:.2f} |",
-        f"| claims measured | {len(quiet)} | {len(during)} | purge took {took:.1f} s |",
+        f"| claims measured | {len(quiet)} | {len(during)} | purge took {took:.0f} s |",
     ]
 
 
@@ -130,7 +154,10 @@ def main() -> None:
     lines: list[str] = []
     for part in args.only.split(","):
         log(f"{part} ({args.backend}) ...")
-        lines += [""] + (part_metrics(args) if part == "metrics" else part_purge(args))
+        if part == "metrics":
+            lines += [""] + part_metrics(args)
+        else:
+            lines += [""] + part_purge(args, by_cli=part == "purge-cli")
     print("\n".join(lines))
 
 

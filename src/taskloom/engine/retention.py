@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskloom.background")
 MAX_BATCH = 1000
-DEFAULT_BATCH = 500
+DEFAULT_BATCH = 200  # ~50-150 ms of deletes on a small machine: the most a claim waits
 GROUP_LIMIT = 10_000  # a connected group larger than this is left alone (and logged)
 
 
@@ -97,15 +97,21 @@ def purge_page(tx: Tx, ctx: Ctx, cutoff: float, batch: int, cursor: tuple[float,
 
 
 async def purge(engine: Engine, cutoff: float, *, batch: int = DEFAULT_BATCH, dry_run: bool = False,
-                pause: float = 0.0) -> tuple[int, int]:
-    """Page through everything older than ``cutoff``: (tasks deleted or, dry, that would be; groups kept)."""
+                min_pause: float = 0.01) -> tuple[int, int]:
+    """Page through everything older than ``cutoff``: (tasks deleted or, dry, that would be; groups kept).
+
+    After each batch it pauses at least as long as the batch took (and ``min_pause``), so the
+    writer spends at most half its time purging: claims wait for one short batch at most.
+    """
     total = kept = 0
     cursor: tuple[float, str] | None = None
     while True:
         def step(tx: Tx, ctx: Ctx, cursor: tuple[float, str] | None = cursor) -> Page:
             return purge_page(tx, ctx, cutoff, batch, cursor, dry_run)
 
+        began = time.monotonic()
         page = await (engine.read(SYSTEM, step) if dry_run else engine.system_write(step))
+        took = time.monotonic() - began
         total += len(page.ids)
         kept += page.kept_groups
         if page.cursor is None:
@@ -113,7 +119,7 @@ async def purge(engine: Engine, cutoff: float, *, batch: int = DEFAULT_BATCH, dr
         # Deleted rows are gone, so a real run could restart from the top; the cursor also
         # skips past groups that were kept.
         cursor = page.cursor
-        await asyncio.sleep(pause)  # let the claims queued behind this batch go first
+        await asyncio.sleep(0 if dry_run else max(min_pause, took))  # let the claims waiting go first
 
 
 class RetentionService(Service):
@@ -131,7 +137,7 @@ class RetentionService(Service):
             return
         began = time.monotonic()
         cutoff = engine.clock.now() - self.days * 86_400
-        deleted, kept = await purge(engine, cutoff, batch=self.batch, pause=0.01)
+        deleted, kept = await purge(engine, cutoff, batch=self.batch)
         if deleted or kept:
             log.info("retention pass: %d closed tasks older than %g days deleted", deleted, self.days,
                      extra={"fields": {"action": "retention.pass", "deleted": deleted, "groups_kept": kept,
