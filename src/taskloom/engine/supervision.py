@@ -46,8 +46,8 @@ def queues(tx: Tx, ctx: Ctx, stuck_after: float) -> Row:
             delta[min(int(w["claimed"]), last)] -= int(w["n"])
     for channel, delta in changes.items():
         depth, history = 0, entry(channel)["depth_history"]
-        for k, d in enumerate(delta):
-            depth += d
+        for k, change in enumerate(delta):
+            depth += change
             history[k] = depth
     for e in rows.values():
         e["depth_history"][-1] = e["depth"]  # now: exactly the live depth
