@@ -32,6 +32,9 @@ class Settings:
     webhook_poll_seconds: float = 0.5
     # A write function running longer than this is logged and makes /readyz answer 503.
     write_timeout_seconds: float = 5.0
+    # Per-caller token bucket (off at 0): requests per second and burst, per server process.
+    rate_limit_per_second: float = 0.0
+    rate_limit_burst: float = 20.0
     # Operations (issue #12).
     shutdown_seconds: float = 10.0
     # /mcp Host/Origin checks: comma-separated host[:port] patterns ("name:*"); empty = off.
@@ -73,6 +76,8 @@ class Settings:
             webhook_timeout_seconds=_float("TASKLOOM_WEBHOOK_TIMEOUT_SECONDS", 10.0),
             webhook_poll_seconds=_float("TASKLOOM_WEBHOOK_POLL_SECONDS", 0.5),
             write_timeout_seconds=_float("TASKLOOM_WRITE_TIMEOUT_SECONDS", 5.0),
+            rate_limit_per_second=_float("TASKLOOM_RATE_LIMIT_PER_SECOND", 0.0),
+            rate_limit_burst=_float("TASKLOOM_RATE_LIMIT_BURST", 20.0),
             shutdown_seconds=_float("TASKLOOM_SHUTDOWN_SECONDS", 10.0),
             mcp_allowed_hosts=os.environ.get("TASKLOOM_MCP_ALLOWED_HOSTS", ""),
             retention_days=_float("TASKLOOM_RETENTION_DAYS", 30.0),

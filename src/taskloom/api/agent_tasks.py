@@ -11,8 +11,9 @@ import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS
@@ -27,8 +28,8 @@ router = APIRouter(tags=["agent tasks"], responses=ERRORS)
 SeedState = Literal["queued", "running", "awaiting_input", "completed", "failed", "cancelled"]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Body(schemas.Body):
+    """The shared request base (api/schemas.py): unknown fields and booleans for numbers refused."""
 
 
 class SubmitTask(Body):
@@ -53,7 +54,7 @@ class CancelBody(Body):
 
 class AwaitingInput(Body):
     question: str = Field(min_length=1, max_length=100_000)
-    claim_token: str | None = None
+    claim_token: str | None = Field(default=None, max_length=200)
 
 
 def make_services(settings: Settings) -> list[Service]:

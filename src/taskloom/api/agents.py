@@ -12,11 +12,12 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor, require_admin, require_not_agent
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS
+from taskloom.api.schemas import ERRORS, Label
 from taskloom.domain.actors import Actor
 from taskloom.engine import agents as agent_ops
 from taskloom.engine.engine import Engine
@@ -27,8 +28,8 @@ STATE_CACHE = "agent_state_cache"
 STATE_TTL = 1.0  # seconds another process's state change may take to reach this one's claim gate
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Body(schemas.Body):
+    """The shared request base (api/schemas.py): unknown fields and booleans for numbers refused."""
 
 
 class AgentCreate(Body):
@@ -37,7 +38,7 @@ class AgentCreate(Body):
     name: str = Field(min_length=1, max_length=200)
     team: str | None = Field(default=None, min_length=1, max_length=200)
     description: str = Field(default="", max_length=10_000)
-    capabilities: list[str] = Field(default_factory=list, max_length=100)
+    capabilities: list[Label] = Field(default_factory=list, max_length=100)
     state: AgentState = "active"
     state_reason: str | None = Field(default=None, max_length=2000)
     default_timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
@@ -48,7 +49,7 @@ class AgentPatch(Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     team: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
-    capabilities: list[str] | None = Field(default=None, max_length=100)
+    capabilities: list[Label] | None = Field(default=None, max_length=100)
     state: AgentState | None = None
     state_reason: str | None = Field(default=None, max_length=2000)
     default_timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)

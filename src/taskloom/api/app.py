@@ -10,11 +10,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskloom import __version__
 from taskloom.api.deps import JSONResponse
 from taskloom.api.docs import install_docs
+from taskloom.api.limits import RateLimit, RequestGuard
 from taskloom.api.observability import install_observability
 from taskloom.api.shutdown import drain_on_signal
 from taskloom.clock import Clock
@@ -46,49 +46,8 @@ def _validation_message(exc: RequestValidationError) -> str:
         elif err.get("type") == "missing" and where == "body":
             parts.append("a JSON body is required")
         else:
-            parts.append(f"{where}: {err.get('msg')}")
+            parts.append(f"{where}: {str(err.get('msg')).removeprefix('Value error, ')}")
     return "invalid request: " + "; ".join(parts)
-
-
-class BodyLimit:
-    """Refuse bodies over the limit with 413 before the route sees them."""
-
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.limit:
-                    await error(413, f"request body too large: limit is {self.limit} bytes")(scope, receive, send)
-                    return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge()
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await error(413, f"request body too large: limit is {self.limit} bytes")(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, services: list[Service] | None = None,
@@ -173,7 +132,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
     for module in families:
         app.include_router(module.router)
     mcp = mcp_http.mount(app, engine, settings)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, limit=settings.max_body_bytes)  # body size, JSON numbers (api/limits.py)
+    if settings.rate_limit_per_second > 0:
+        app.add_middleware(RateLimit, per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
     install_observability(app, engine, settings)  # request logs (outermost), metrics, /metrics
     return app
 

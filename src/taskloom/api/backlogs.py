@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
+from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor, require_admin
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS
@@ -31,8 +32,8 @@ AnyStatus = Literal["queued", "in_progress", "complete", "blocked", "failed", "c
 BacklogPriority = StrictInt
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Body(schemas.Body):
+    """The shared request base (api/schemas.py): unknown fields and booleans for numbers refused."""
 
 
 class BacklogTaskCreate(_Body):

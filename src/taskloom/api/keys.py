@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from taskloom.api.auth import CurrentActor, forget_key
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, ActorKind
+from taskloom.api.schemas import ERRORS, ActorKind, Body, Label
 from taskloom.api.views import iso
 from taskloom.engine import api_keys as key_ops
 from taskloom.engine.context import loads
@@ -18,15 +18,14 @@ from taskloom.engine.context import loads
 router = APIRouter(prefix="/api/keys", tags=["keys"], responses=ERRORS)
 
 
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class KeyCreate(Body):
 
     name: str = Field(min_length=1, max_length=200, description="What the key is for, shown in lists")
     sub: str = Field(min_length=1, max_length=200, description="The caller's reference, as a JWT's sub")
     kind: ActorKind = "human"
     role: Literal["admin", "member", "agent"] = "member"
-    workspaces: list[str] | None = Field(default=None, max_length=100)
-    channels: list[str] | None = Field(default=None, min_length=1, max_length=100,
+    workspaces: list[Label] | None = Field(default=None, max_length=100)
+    channels: list[Label] | None = Field(default=None, min_length=1, max_length=100,
                                        description="Claims come only from these network channels")
     expires_at: datetime | None = Field(default=None, description="ISO-8601; never expires when absent")
 

@@ -18,7 +18,7 @@ router = APIRouter(tags=["runs"], responses=ERRORS)
 
 class OutputChunk(Body):
     chunk: str = Field(description="Text to append; at most 64 KB (UTF-8) per call, 10 MB per run")
-    claim_token: str | None = None
+    claim_token: str | None = Field(default=None, max_length=200)
 
 
 @router.post("/api/agent/tasks/{run_id}/output", tags=["agent"], summary="Append streamed output to a claimed run",

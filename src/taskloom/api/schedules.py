@@ -10,9 +10,9 @@ from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from taskloom.api import views
+from taskloom.api import schemas, views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import RunStatusName
@@ -36,8 +36,8 @@ ScheduleStatus = Literal["active", "paused", "canceled"]
 MAX_SNOOZE = 604_800
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Body(schemas.Body):
+    """The shared request base (api/schemas.py): unknown fields and booleans for numbers refused."""
 
 
 class ScheduledTaskCreate(Body):

@@ -8,9 +8,10 @@ validation pass.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Priority = Literal["low", "medium", "high", "urgent"]
 Scope = Literal["global", "workspace"]
@@ -20,10 +21,33 @@ TaskStatusName = Literal["draft", "pending", "blocked", "ready", "in_progress", 
 RunStatusName = Literal["queued", "claimed", "starting", "running", "completed", "failed", "canceled"]
 Backoff = Literal["exponential_jitter", "linear", "fixed"]
 Name = Field(min_length=1, max_length=200)
+Label = Annotated[str, Field(min_length=1, max_length=200)]  # an item of a list of names (capabilities)
+
+
+def _is_number(annotation: Any) -> bool:
+    """int or float, alone or in an Optional/Union/Annotated (bool is not a number here)."""
+    if annotation in (int, float):
+        return True
+    if get_origin(annotation) in (Union, types.UnionType) or hasattr(annotation, "__metadata__"):
+        return any(_is_number(a) for a in get_args(annotation))
+    return False
 
 
 class Body(BaseModel):
+    """Every request body: unknown fields are refused, and a boolean is not a number (pydantic
+    would take ``true`` for an integer field as 1)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(field.alias or name)
+                if isinstance(value, bool) and _is_number(field.annotation):
+                    raise ValueError(f"{name}: expected a number, got a boolean")
+        return data
 
 
 class ActorRefIn(Body):
@@ -49,19 +73,19 @@ class TaskCreate(Body):
     workspace_id: str | None = Field(default=None, min_length=1, max_length=200)
     priority: Priority = "medium"
     owner: ActorRefIn | None = None
-    parent_task_id: str | None = None
+    parent_task_id: str | None = Field(default=None, max_length=200)
     metadata: Any = None
     max_attempts: int = Field(default=3, ge=1, le=100)
     approval_policy: Literal["none", "required"] = "none"
     draft: bool = False
     start: bool = Field(default=True, description="Queue a run at once; false leaves the task pending until /start")
     network_channel: str | None = Field(default=None, min_length=1, max_length=200)
-    dependencies: list[str] = Field(default_factory=list, max_length=1000)
+    dependencies: list[Label] = Field(default_factory=list, max_length=1000)
     backoff_strategy: Backoff = "exponential_jitter"
     backoff_seconds: float = Field(default=1.0, ge=0, le=86_400)
     timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    required_capabilities: list[str] | None = Field(default=None, max_length=100)
+    required_capabilities: list[Label] | None = Field(default=None, max_length=100)
 
 
 class ChildCreate(TaskCreate):
@@ -79,7 +103,7 @@ class TaskPatch(Body):
     blocker: str | None = Field(default=None, max_length=2000, description="Set to block by hand; '' clears")
     timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
     concurrency_key: str | None = Field(default=None, max_length=200)
-    required_capabilities: list[str] | None = None
+    required_capabilities: list[Label] | None = Field(default=None, max_length=100)
 
 
 class Reason(Body):
@@ -91,7 +115,7 @@ class ApproveBody(Body):
 
 
 class DependencyCreate(Body):
-    depends_on_task_id: str = Field(min_length=1)
+    depends_on_task_id: str = Field(min_length=1, max_length=200)
     kind: Literal["blocks"] = "blocks"
 
 
@@ -109,14 +133,14 @@ class UsageReport(Usage):
 class RunComplete(UsageReport):
     result: Any = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    claim_token: str | None = None
+    claim_token: str | None = Field(default=None, max_length=200)
 
 
 class RunFail(Body):
     error: str = Field(min_length=1, max_length=20_000)
     retryable: bool = True
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    claim_token: str | None = None
+    claim_token: str | None = Field(default=None, max_length=200)
     usage: Usage | None = None
 
 
@@ -127,7 +151,7 @@ class AttachSession(Body):
 class ClaimNext(Body):
     network_channel: str | None = Field(default=None, min_length=1, max_length=200)
     workspace: str | None = Field(default=None, min_length=1, max_length=200)
-    capabilities: list[str] | None = Field(default=None, max_length=100)
+    capabilities: list[Label] | None = Field(default=None, max_length=100)
     min_priority: Priority | None = None
     lease_seconds: float = Field(default=300, ge=1, le=86_400)
     session_id: str | None = Field(default=None, min_length=1, max_length=200)
@@ -136,13 +160,13 @@ class ClaimNext(Body):
 
 class Heartbeat(UsageReport):
     lease_seconds: float | None = Field(default=None, ge=1, le=86_400)
-    claim_token: str | None = None
+    claim_token: str | None = Field(default=None, max_length=200)
     progress: Any = None
 
 
 class Release(Body):
     reason: str | None = Field(default=None, max_length=2000)
-    claim_token: str | None = None
+    claim_token: str | None = Field(default=None, max_length=200)
 
 
 # -- response models (documentation) ---------------------------------------------

@@ -1,0 +1,158 @@
+"""Limits every request meets before a route sees it: body size, JSON numbers, callers' rates.
+
+- A body over ``TASKLOOM_MAX_BODY_BYTES`` is a 413, whether it declares a Content-Length
+  or comes chunked; nothing past the limit is read.
+- JSON numbers a database cannot keep are a 400 naming them: ``1e400`` (infinite),
+  ``NaN``/``Infinity``, integers outside 64 bits. (Python would take them and store ``null``.)
+- A per-caller token bucket (``TASKLOOM_RATE_LIMIT_PER_SECOND``, ``TASKLOOM_RATE_LIMIT_BURST``,
+  off by default): a caller (one bearer token or API key) over its rate gets 429 with
+  ``Retry-After``, so a runaway agent cannot starve the others. Per server process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections import OrderedDict
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taskloom.api.deps import JSONResponse
+
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what orjson and the databases' JSON can keep
+UNLIMITED_PATHS = ("/healthz", "/readyz")
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class _BadNumber(ValueError):
+    pass
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumber(f"the JSON number {text[:40]} is out of range (it would be infinite)")
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text) > 21:
+        raise _BadNumber(f"the JSON integer {text[:24]}... does not fit in 64 bits")
+    value = int(text)
+    if not INT_MIN <= value <= INT_MAX:
+        raise _BadNumber(f"the JSON integer {text} does not fit in 64 bits")
+    return value
+
+
+def _constant(text: str) -> Any:
+    raise _BadNumber(f"{text} is not a JSON number")
+
+
+def json_number_problem(body: bytes) -> str | None:
+    """Why the JSON ``body`` carries a number we cannot keep, or None (malformed JSON is the
+    route's to report)."""
+    try:
+        json.loads(body, parse_float=_float, parse_int=_int, parse_constant=_constant)
+    except _BadNumber as exc:
+        return str(exc)
+    except ValueError:
+        return None
+    return None
+
+
+class RequestGuard:
+    """Body limit and JSON number check, as ASGI middleware: reads the body (up to the limit)
+    before the app, then replays it."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", ()))
+        too_large = _error(413, f"request body too large: limit is {self.limit} bytes")
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await too_large(scope, receive, send)
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:  # stop here: the rest is never read
+                await too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        if body and b"json" in headers.get(b"content-type", b"json"):
+            problem = json_number_problem(body)
+            if problem:
+                await _error(400, f"invalid JSON value: {problem}")(scope, receive, send)
+                return
+        replay = iter([{"type": "http.request", "body": body, "more_body": False}]) if messages[-1][
+            "type"] == "http.request" else iter(messages)
+
+        async def replayed() -> Message:
+            for message in replay:
+                return message
+            return await receive()
+
+        await self.app(scope, replayed, send)
+
+
+class RateLimit:
+    """A token bucket per caller (the bearer token or API key as sent; anonymous calls share one)."""
+
+    def __init__(self, app: ASGIApp, per_second: float, burst: float, max_callers: int = 10_000):
+        self.app = app
+        self.rate = per_second
+        self.burst = max(burst, 1.0)
+        self.max_callers = max_callers
+        self.buckets: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # caller -> (tokens, at)
+
+    def _caller(self, scope: Scope) -> bytes:
+        for name, value in scope.get("headers", ()):
+            if name in (b"authorization", b"x-api-key"):
+                return hashlib.sha256(value).digest()
+        return b"anonymous"
+
+    def take(self, caller: bytes, now: float) -> float:
+        """0 if the call may go ahead, else the seconds until it could."""
+        tokens, at = self.buckets.pop(caller, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self.buckets[caller] = (tokens, now)
+        if len(self.buckets) > self.max_callers:
+            self.buckets.popitem(last=False)  # the least recently seen caller
+        return wait
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        wait = self.take(self._caller(scope), time.monotonic())
+        if wait > 0:
+            retry_after = str(max(1, math.ceil(wait)))
+            await _error(429, f"rate limit: at most {self.rate:g} requests per second per caller (burst"
+                              f" {self.burst:g}); retry after {retry_after} s",
+                         {"Retry-After": retry_after})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

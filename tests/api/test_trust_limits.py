@@ -1,0 +1,135 @@
+"""Limits that hold (issue 13: D9, D11, numbers, string bounds, per-caller rate limit)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from taskloom.api.limits import RateLimit, json_number_problem
+from tests.acceptance.server import Server, start
+from tests.conftest import ADMIN, Api, ApiFactory, agent, auth
+
+
+@pytest.fixture(scope="module")
+def small_limit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("limits")
+    srv = start(f"sqlite:///{folder}/taskloom.db", env={"TASKLOOM_MAX_BODY_BYTES": "1000"})
+    yield srv
+    srv.stop()
+
+
+def _raw(srv: Server, head: bytes, parts: list[bytes]) -> bytes:
+    """Send a request by hand (the body in ``parts``, unfinished) and read the answer."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(head)
+        for part in parts:
+            s.sendall(part)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _length(answer):
+            data = s.recv(65536)
+            if not data:
+                break
+            answer += data
+        return answer
+
+
+def _length(answer: bytes) -> int:
+    for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
+
+
+def test_d9_chunked_body_over_the_limit_is_413_before_it_ends(small_limit_server: Server) -> None:
+    """Two 800-byte chunks and no end: the server answers 413 without waiting for the rest."""
+    srv = small_limit_server
+    token = srv.token("root").encode()
+    head = (b"POST /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nAuthorization: Bearer " + token + b"\r\n\r\n")
+    chunk = b"320\r\n" + b" " * 800 + b"\r\n"
+    answer = _raw(srv, head, [chunk, chunk])
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b'"error"' in answer
+
+
+def test_declared_length_over_the_limit_is_413_unread(small_limit_server: Server) -> None:
+    srv = small_limit_server
+    head = (b"POST /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n"
+            b"Authorization: Bearer " + srv.token("root").encode() + b"\r\n\r\n")
+    assert _raw(srv, head, [b"{"]).startswith(b"HTTP/1.1 413")
+
+
+def test_d9_chunked_over_the_limit_in_process(api: Api) -> None:
+    def body() -> Iterator[bytes]:
+        for _ in range(12):
+            yield b" " * 100_000
+
+    r = api.client.post("/api/tasks", content=body(), headers={**ADMIN, "Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+
+
+@pytest.mark.parametrize("raw, word", [
+    ('{"title": "t", "metadata": {"x": 1e400}}', "1e400"),
+    ('{"title": "t", "metadata": {"x": -1e400}}', "1e400"),
+    ('{"title": "t", "metadata": {"x": NaN}}', "NaN"),
+    ('{"title": "t", "metadata": {"x": Infinity}}', "Infinity"),
+    ('{"title": "t", "metadata": {"x": 18446744073709551616}}', "64 bits"),
+    ('{"title": "t", "metadata": {"x": -9223372036854775809}}', "64 bits"),
+    ('{"title": "t", "metadata": {"x": ' + "9" * 5000 + "}}", "64 bits"),
+])
+def test_d11_numbers_that_do_not_fit_are_400(api: Api, raw: str, word: str) -> None:
+    r = api.client.post("/api/tasks", content=raw, headers={**ADMIN, "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert word in r.json()["error"]
+    assert api.get("/api/tasks").json()["tasks"] == []
+
+
+def test_numbers_that_fit_pass() -> None:
+    assert json_number_problem(b'{"a": 1.5e300, "b": -9223372036854775808, "c": 18446744073709551615}') is None
+    assert json_number_problem(b"not json") is None  # the route reports malformed JSON
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/tasks", {"title": "t", "max_attempts": True}),
+    ("/api/tasks", {"title": "t", "backoff_seconds": False}),
+    ("/tasks", {"title": "t", "description": "d", "schedule_kind": "cron", "schedule_expr": "* * * * *",
+                "payload": {}, "created_by": "00000000-0000-0000-0000-000000000001", "priority": True}),
+    ("/api/backlogs/bot", {"title": "t", "priority": True}),
+])
+def test_d11_booleans_are_not_numbers(api: Api, path: str, body: dict[str, Any]) -> None:
+    r = api.post(path, body)
+    assert r.status_code == 400, r.text
+    assert "boolean" in r.json()["error"] or "integer" in r.json()["error"]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("parent_task_id", "p" * 201), ("required_capabilities", ["c" * 201]), ("title", "t" * 501),
+])
+def test_string_fields_are_bounded(api: Api, field: str, value: Any) -> None:
+    r = api.post("/api/tasks", {"title": "t", field: value})
+    assert r.status_code == 400, r.text
+    assert field in r.json()["error"]
+
+
+def test_rate_limit_is_off_by_default_and_429_with_retry_after(make_api: ApiFactory) -> None:
+    api = make_api(services=False)
+    for _ in range(40):
+        assert api.get("/api/tasks").status_code == 200
+    limited = make_api(services=False, rate_limit_per_second=1.0, rate_limit_burst=3)
+    runaway, calm = agent("runaway"), auth("calm", role="admin")
+    codes = [limited.get("/api/tasks", headers=runaway).status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[3] == 429
+    r = limited.get("/api/tasks", headers=runaway)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "rate limit" in r.json()["error"]
+    assert limited.get("/api/tasks", headers=calm).status_code == 200  # another caller is not starved
+    assert limited.client.get("/healthz").status_code == 200
+
+
+def test_token_bucket_refills() -> None:
+    bucket = RateLimit(None, per_second=2.0, burst=2)  # type: ignore[arg-type]
+    assert bucket.take(b"a", 0.0) == 0 and bucket.take(b"a", 0.0) == 0
+    assert bucket.take(b"a", 0.0) == pytest.approx(0.5)
+    assert bucket.take(b"a", 0.5) == 0  # half a second later one token is back
