@@ -10,6 +10,8 @@ from taskloom.clock import ManualClock
 from taskloom.domain.actors import Actor
 from taskloom.engine.context import Ctx
 from taskloom.engine.engine import Engine
+from taskloom.engine.schedules import carry_firing
+from taskloom.engine.webhooks import outbox_hook
 from taskloom.storage import open_storage
 from taskloom.storage.sql import Tx
 
@@ -24,7 +26,8 @@ class Harness:
         self.clock = ManualClock()
         storage = open_storage(database_url)
         storage.migrate()
-        self.engine = Engine(storage, self.clock)
+        # The event hooks create_app wires (api/app.py), so side effects happen as in the server.
+        self.engine = Engine(storage, self.clock, event_hooks=(outbox_hook, carry_firing))
         self.loop = asyncio.new_event_loop()
         self.loop.run_until_complete(self.engine.start(run_services=False))
 

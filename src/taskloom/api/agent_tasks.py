@@ -21,7 +21,6 @@ from taskloom.config import Settings
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import webhooks
 from taskloom.engine.context import Ctx
-from taskloom.engine.engine import Service
 from taskloom.storage.sql import Row, Tx
 
 router = APIRouter(tags=["agent tasks"], responses=ERRORS)
@@ -55,10 +54,6 @@ class CancelBody(Body):
 class AwaitingInput(Body):
     question: str = Field(min_length=1, max_length=100_000)
     claim_token: str | None = Field(default=None, max_length=200)
-
-
-def make_services(settings: Settings) -> list[Service]:
-    return [webhooks.WebhookSender(settings)]
 
 
 # -- the user side ------------------------------------------------------------------------------

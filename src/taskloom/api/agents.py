@@ -8,7 +8,6 @@ and new submissions to them answer 503.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -18,14 +17,10 @@ from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor, require_admin, require_not_agent
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, Label
-from taskloom.domain.actors import Actor
 from taskloom.engine import agents as agent_ops
-from taskloom.engine.engine import Engine
 
 router = APIRouter(prefix="/api/agents", tags=["agents"], responses=ERRORS)
 AgentState = Literal["active", "paused", "stopped", "error"]
-STATE_CACHE = "agent_state_cache"
-STATE_TTL = 1.0  # seconds another process's state change may take to reach this one's claim gate
 
 
 class Body(schemas.Body):
@@ -56,42 +51,13 @@ class AgentPatch(Body):
     metadata: dict[str, Any] | None = None
 
 
-def _forget(engine: Engine, agent_id: str) -> None:
-    engine.extras.get(STATE_CACHE, {}).pop(agent_id, None)
-
-
-async def agent_may_claim(engine: Engine, actor: Actor) -> bool:
-    """claim-next gate: a registered agent that is not active is handed no work."""
-    cache: dict[str, tuple[str | None, float]] = engine.extras.setdefault(STATE_CACHE, {})
-    now = time.monotonic()
-    hit = cache.get(actor.ref)
-    if hit is None or hit[1] < now:
-        state = await engine.storage.read(lambda tx: tx.agent_state(actor.ref))
-        if len(cache) > 10_000:
-            cache.clear()
-        hit = cache[actor.ref] = (state, now + STATE_TTL)
-    return hit[0] in (None, "active")
-
-
-def install(engine: Engine) -> None:
-    previous = engine.extras.get("claim_gate")
-    if previous is None:
-        engine.extras["claim_gate"] = agent_may_claim
-        return
-
-    async def both(e: Engine, actor: Actor) -> bool:
-        return bool(await previous(e, actor)) and await agent_may_claim(e, actor)
-
-    engine.extras["claim_gate"] = both
-
-
 @router.post("", status_code=201, summary="Register an agent")
 async def create_agent(body: AgentCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Registers an agent; its id is the sub of the token it works with. Agents may not (403); 409 when the id is taken."""
     require_not_agent(actor, "register agents")
     fields = body.model_dump()
     agent = await engine.write(actor, lambda tx, ctx: agent_ops.register_agent(tx, ctx, fields))
-    _forget(engine, agent["id"])
+    engine.caller_changed(agent["id"])
     return ok(agent_ops.agent_record(agent), 201)
 
 
@@ -118,7 +84,7 @@ async def update_agent(agent_id: str, body: AgentPatch, engine: EngineDep, actor
     agent itself; 404 unknown agent."""
     changes = body.model_dump(exclude_unset=True)
     agent = await engine.write(actor, lambda tx, ctx: agent_ops.update_agent(tx, ctx, agent_id, changes))
-    _forget(engine, agent_id)
+    engine.caller_changed(agent_id)
     return ok(agent_ops.agent_record(agent))
 
 
@@ -130,5 +96,5 @@ async def delete_agent(agent_id: str, engine: EngineDep, actor: CurrentActor,
     require_admin(actor, "delete agents")
     await engine.write(actor, lambda tx, ctx: agent_ops.delete_agent(tx, ctx, agent_id,
                                                                      cancel_open_tasks=cancel_open_tasks))
-    _forget(engine, agent_id)
+    engine.caller_changed(agent_id)
     return Response(status_code=204)

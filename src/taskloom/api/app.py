@@ -20,10 +20,17 @@ from taskloom.api.shutdown import drain_on_signal
 from taskloom.clock import Clock
 from taskloom.config import Settings
 from taskloom.domain.errors import TaskloomError
+from taskloom.engine import schedules as schedule_ops
+from taskloom.engine import webhooks
+from taskloom.engine.agent_gate import PausedAgentGate
+from taskloom.engine.context import EventHook
 from taskloom.engine.engine import Engine, Service
 from taskloom.engine.health import readiness
+from taskloom.engine.observe import schedule_outcome_hook
 from taskloom.engine.rescuer import LeaseRescuer
 from taskloom.engine.retention import RetentionService
+from taskloom.engine.scheduler import Scheduler, interval_from_env
+from taskloom.engine.webhooks import WebhookSender
 from taskloom.mcp_server import http as mcp_http
 from taskloom.storage import open_storage
 
@@ -52,19 +59,25 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def create_app(settings: Settings, *, clock: Clock | None = None, services: list[Service] | None = None,
                run_services: bool = True) -> FastAPI:
+    """The composition root: the one place that builds the storage, the engine with its
+    background services, event hooks and claim gates, and the HTTP app around them.
+    ``services`` adds services (tests); ``run_services=False`` keeps their loops off."""
     storage = open_storage(settings.database_url)
+    scheduler_interval = float(settings.extra.get("scheduler_interval_seconds") or interval_from_env())
+    all_services: list[Service] = [
+        LeaseRescuer(settings.rescuer_interval_seconds),  # takes back lapsed leases, expires deadlines
+        WebhookSender(settings),  # delivers the outbox the webhook hook writes
+        Scheduler(scheduler_interval),  # fires due schedules
+        RetentionService(settings.retention_days, settings.retention_interval_seconds),
+        *(services or []),
+    ]
+    # Run inside the transaction that appends each event, in this order.
+    event_hooks: list[EventHook] = [webhooks.outbox_hook, schedule_ops.carry_firing]
+    if settings.metrics_enabled:
+        event_hooks.append(schedule_outcome_hook)
+    engine = Engine(storage, clock, services=all_services, event_hooks=event_hooks,
+                    claim_gates=[PausedAgentGate()], write_timeout_seconds=settings.write_timeout_seconds)
     families = _api_families()
-    all_services: list[Service] = [LeaseRescuer(settings.rescuer_interval_seconds)]
-    for module in families:
-        if hasattr(module, "make_services"):
-            all_services.extend(module.make_services(settings))
-    all_services.append(RetentionService(settings.retention_days, settings.retention_interval_seconds))
-    all_services.extend(services or [])
-    engine = Engine(storage, clock, services=all_services, write_timeout_seconds=settings.write_timeout_seconds)
-    for module in families:
-        # Optional: a family may hook into the engine (e.g. set engine.extras["claim_gate"]).
-        if hasattr(module, "install"):
-            module.install(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -151,7 +164,8 @@ def app_from_env() -> FastAPI:
 
 
 def _api_families() -> list[Any]:
-    """The API family modules: each has a ``router`` and may have ``make_services(settings)``."""
+    """The API family modules, each with a ``router``. Background services, event hooks and
+    claim gates are wired in ``create_app``, never by a family module itself."""
     import importlib
 
     modules = []
@@ -164,5 +178,8 @@ def _api_families() -> list[Any]:
             if exc.name != f"taskloom.api.{name}":
                 raise
             continue
+        for wiring in ("make_services", "install"):
+            if hasattr(module, wiring):
+                raise RuntimeError(f"taskloom.api.{name}.{wiring}: wire services, hooks and gates in create_app")
         modules.append(module)
     return modules

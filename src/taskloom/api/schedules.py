@@ -16,7 +16,6 @@ from taskloom.api import schemas, views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import RunStatusName
-from taskloom.config import Settings
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import FIRING_STATUS
@@ -24,8 +23,6 @@ from taskloom.domain.schedules import iso
 from taskloom.domain.states import RunStatus
 from taskloom.engine import schedules as ops
 from taskloom.engine.context import Ctx, loads
-from taskloom.engine.engine import Service
-from taskloom.engine.scheduler import Scheduler, interval_from_env
 from taskloom.storage.sql import Row, Tx
 
 router = APIRouter(tags=["scheduled tasks"])
@@ -276,7 +273,3 @@ async def publish_event(body: EventBody, engine: EngineDep, actor: CurrentActor)
     """Publishes an event: every active event schedule whose filter matches fires once. 400 names a bad field."""
     return ok(await engine.write(actor, lambda tx, ctx: ops.publish_event(tx, ctx, body.type, body.payload)), 202)
 
-
-def make_services(settings: Settings) -> list[Service]:
-    interval = float(settings.extra.get("scheduler_interval_seconds") or interval_from_env())
-    return [Scheduler(interval)]

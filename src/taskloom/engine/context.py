@@ -16,6 +16,12 @@ from taskloom.domain.errors import InvalidInput, NotFound
 from taskloom.domain.states import IllegalTransition
 from taskloom.storage.sql import Row, Tx
 
+# Called with (tx, ctx, task, event_type, run_id, payload) after every event is appended,
+# inside the same transaction: transactional side effects such as the webhook outbox. The
+# composition root (api/app.py: create_app) hands them to the Engine, which puts them on
+# every Ctx; nothing registers itself on import.
+EventHook = Callable[["Tx", "Ctx", Row, str, "str | None", Any], None]
+
 
 @dataclass(frozen=True)
 class Ctx:
@@ -23,6 +29,7 @@ class Ctx:
     actor: Actor
     origin_kind: str = "http"
     origin_ref: str | None = None
+    hooks: tuple[EventHook, ...] = ()
 
 
 def new_id(prefix: str) -> str:
@@ -58,13 +65,6 @@ def load_visible_task(tx: Tx, ctx: Ctx, task_id: str, *, for_update: bool = Fals
     if task is None or not ctx.actor.sees_workspace(task["workspace_id"]):
         raise NotFound(f"task {task_id} not found")
     return task
-
-
-# Functions called with (tx, ctx, task, event_type, run_id, payload) after every event is
-# appended, inside the same transaction. API families use this for transactional side
-# effects such as the webhook outbox.
-EventHook = Callable[[Tx, "Ctx", Row, str, "str | None", Any], None]
-EVENT_HOOKS: list[EventHook] = []
 
 
 def record(
@@ -106,6 +106,6 @@ def write_task(tx: Tx, ctx: Ctx, task_id: str, changes: Row, event_type: str, *,
             "created_at": ctx.now,
         }
     )
-    for hook in EVENT_HOOKS:
+    for hook in ctx.hooks:
         hook(tx, ctx, task, event_type, run_id, payload)
     return task

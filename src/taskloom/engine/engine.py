@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from taskloom.clock import Clock
 from taskloom.domain.actors import SYSTEM, Actor
 from taskloom.domain.errors import Unavailable
-from taskloom.engine.context import Ctx
+from taskloom.engine.context import Ctx, EventHook
 from taskloom.storage.base import RUNS_CHANGED, Storage
 from taskloom.storage.sql import Tx
 
@@ -34,12 +34,25 @@ class Service:
         raise NotImplementedError
 
 
+class ClaimGate(Protocol):
+    """Decides before a claim whether the caller may get work at all."""
+
+    async def allows(self, engine: Engine, caller: Actor) -> bool: ...
+
+    def forget(self, ref: str) -> None: ...
+
+
 class Engine:
     def __init__(self, storage: Storage, clock: Clock | None = None, *, services: list[Service] | None = None,
+                 event_hooks: Sequence[EventHook] = (), claim_gates: Sequence[ClaimGate] = (),
                  write_timeout_seconds: float = 5.0):
         self.storage = storage
         self.clock = clock or Clock()
         self.services: list[Service] = list(services or [])
+        # Transactional side effects of events (every Ctx carries them) and the gates a
+        # caller passes before a claim: given by the composition root (create_app).
+        self.event_hooks: tuple[EventHook, ...] = tuple(event_hooks)
+        self.claim_gates: tuple[ClaimGate, ...] = tuple(claim_gates)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         # Set when the server is shutting down: long-polls answer "nothing" at once and
@@ -56,7 +69,8 @@ class Engine:
         self.services.append(WriteWatchdog())
 
     def ctx(self, actor: Actor, origin_kind: str = "http", origin_ref: str | None = None) -> Ctx:
-        return Ctx(now=self.clock.now(), actor=actor, origin_kind=origin_kind, origin_ref=origin_ref)
+        return Ctx(now=self.clock.now(), actor=actor, origin_kind=origin_kind, origin_ref=origin_ref,
+                   hooks=self.event_hooks)
 
     async def write(self, actor: Actor, op: Callable[[Tx, Ctx], T], *, origin: str = "http",
                     name: str | None = None) -> T:
@@ -157,15 +171,15 @@ class Engine:
 
         It listens before each attempt, so work announced while an attempt runs still wakes
         it, and re-tries at least once a second for backoff-delayed runs becoming due. A
-        claim gate installed by an API family (``extras["claim_gate"]``) may refuse the
-        caller: then there is no work for it at all.
+        claim gate (e.g. paused agents get no work) may refuse the caller: then there is no
+        work for it at all.
         """
         deadline = time.monotonic() + wait_seconds
-        gate = self.extras.get("claim_gate")
         hub = self.storage.hub
         while True:
-            if gate is not None and not await gate(self, caller):
-                return None
+            for gate in self.claim_gates:
+                if not await gate.allows(self, caller):
+                    return None
             woken = hub.listen(WORK_NOTICES) if wait_seconds > 0 else None
             try:
                 found = await attempt()
@@ -178,6 +192,11 @@ class Engine:
             finally:
                 if woken is not None:
                     hub.unlisten(WORK_NOTICES, woken)
+
+    def caller_changed(self, ref: str) -> None:
+        """A caller's standing changed (an agent paused or resumed): gates forget what they cached."""
+        for gate in self.claim_gates:
+            gate.forget(ref)
 
     async def wait_for_task(self, task_id: str, timeout: float) -> bool:
         return await self.storage.hub.wait([("task", task_id), ("*", "*")], timeout)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from taskloom.engine.context import EVENT_HOOKS, Ctx
+from taskloom.engine.context import Ctx
 from taskloom.engine.engine import Engine
 from taskloom.metrics import Metrics, run_outcome
 from taskloom.storage.sql import Row, Tx
@@ -30,11 +30,9 @@ def observe_commits(engine: Engine, observed: Metrics) -> None:
 
     engine.storage.commit_hooks.append(committed)
     engine.extras["metrics"] = observed
-    if _schedule_hook not in EVENT_HOOKS:
-        EVENT_HOOKS.append(_schedule_hook)
 
 
-def _schedule_hook(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
+def schedule_outcome_hook(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
     outcome = SCHEDULE_OUTCOMES.get(event_type)
     if outcome is not None:
         tx.after_commit.append(lambda: schedule_firings(outcome, 1, task["id"]))

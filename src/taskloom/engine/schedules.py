@@ -29,7 +29,7 @@ from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from taskloom.domain.priority import from_scale
 from taskloom.domain.states import TASK_TERMINAL, TaskStatus
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.context import EVENT_HOOKS, Ctx, dumps, loads, new_id, record
+from taskloom.engine.context import Ctx, dumps, loads, new_id, record
 from taskloom.engine.engine import Engine
 from taskloom.engine.lifecycle import cancel_tree, enqueue_run, new_run_row, refresh
 from taskloom.engine.transitions import move_task
@@ -429,7 +429,7 @@ def _start_plain_firings(tx: Tx, ctx: Ctx, items: list[tuple[Row, Row]]) -> None
     tx.runs_insert_many(runs)
     tx.events_insert_many(events)
     for (task, _), run, event in zip(items, runs, events, strict=True):
-        for hook in EVENT_HOOKS:
+        for hook in ctx.hooks:
             hook(tx, ctx, reopened[task["id"]], "run.queued", run["id"], loads(event["payload"]))
 
 
@@ -477,7 +477,7 @@ def publish_event(tx: Tx, ctx: Ctx, event_type: str, payload: Any) -> Row:
 # -- retries keep their firing --------------------------------------------------------------
 
 
-def _carry_firing(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
+def carry_firing(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
     """A retry run (queued by the core with a backoff) keeps its firing and event payload."""
     if event_type != "run.queued" or task.get("source") != "schedule" or run_id is None:
         return
@@ -489,6 +489,3 @@ def _carry_firing(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | No
                 retry_of_run_id=previous["id"] if previous else None)
     tx.run_update(run_id, {"metadata": dumps(meta)})
 
-
-if _carry_firing not in EVENT_HOOKS:
-    EVENT_HOOKS.append(_carry_firing)

@@ -45,7 +45,7 @@ from taskloom.domain.errors import InvalidInput
 from taskloom.domain.projections import TERMINAL_NAMES
 from taskloom.domain.retry import retry_delay
 from taskloom.engine.agents import iso
-from taskloom.engine.context import EVENT_HOOKS, Ctx, loads, new_id
+from taskloom.engine.context import Ctx, loads, new_id
 from taskloom.engine.engine import Service
 from taskloom.engine.observe import webhook_attempt
 from taskloom.storage.sql import Row, Tx
@@ -262,7 +262,7 @@ def _ssl_context() -> ssl.SSLContext:
 # -- the outbox -------------------------------------------------------------------------------
 
 
-def _outbox_hook(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
+def outbox_hook(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
     """Write a delivery when a webhook-mode agent task awaits input or closes (same transaction)."""
     if task["source"] != "agent_task":
         return
@@ -272,10 +272,9 @@ def _outbox_hook(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | Non
         status = TERMINAL_NAMES[task["status"]]
     else:
         return
-    done: set[tuple[str, str]] = tx.__dict__.setdefault("_webhook_outbox_done", set())
-    if (task["id"], status) in done:  # one delivery per state change, whatever events follow it
+    if (task["id"], status) in tx.outbox_written:  # one delivery per state change, whatever events follow it
         return
-    done.add((task["id"], status))
+    tx.outbox_written.add((task["id"], status))
     settings = tx.agent_task_get(task["id"])
     if settings is None or settings["callback_mode"] != "webhook" or not settings["webhook_url"]:
         return
@@ -304,9 +303,6 @@ def _outbox_hook(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | Non
         "created_at": ctx.now, "updated_at": ctx.now,
     })
 
-
-if _outbox_hook not in EVENT_HOOKS:
-    EVENT_HOOKS.append(_outbox_hook)
 
 
 def delivery_record(d: Row, attempts: list[Row], retry_period: float) -> Row:

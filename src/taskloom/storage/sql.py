@@ -93,6 +93,9 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         # (metrics, logs): they see only what was committed.
         self.run_transitions: list[Row] = []
         self.after_commit: list[Callable[[], None]] = []  # run once committed, on the storage thread
+        # (task id, state) pairs this transaction already wrote a webhook delivery for: one
+        # delivery per state change, whatever events follow it (engine/webhooks.py).
+        self.outbox_written: set[tuple[str, str]] = set()
 
     # -- low-level helpers (private to storage) --------------------------------
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
