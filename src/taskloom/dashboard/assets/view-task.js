@@ -6,6 +6,7 @@ import * as api from "./api.js";
 import { actorText, ago, badge, clear, h, localTime, num, pretty, section, table, taskLink } from "./dom.js";
 
 const enc = encodeURIComponent;
+const RECENT_RUNS = 5; // usage and messages are read per run: the latest few keep a refresh to ~12 requests
 
 function fields(t) {
   const row = (k, v) => [h("dt", {}, k), h("dd", {}, v ?? "—")];
@@ -68,7 +69,7 @@ function eventView(item) {
 
 // Every run has a coordination channel; the task's conversation is their messages, in order.
 async function loadMessages(runs) {
-  const lists = await Promise.all(runs.slice(-10).map((r) => api.get(`/api/task-runs/${enc(r.id)}/messages`, { limit: 1000 })));
+  const lists = await Promise.all(runs.slice(-RECENT_RUNS).map((r) => api.get(`/api/task-runs/${enc(r.id)}/messages`, { limit: 1000 })));
   return lists.flatMap((x) => x.messages).sort((a, b) => a.sequence - b.sequence);
 }
 
@@ -92,7 +93,7 @@ export function mount({ main, id, app }) {
     const [tree, messages, usage] = await Promise.all([
       api.get(`/api/tasks/${enc(id)}/tree`).then((x) => x.tree),
       loadMessages(d.runs),
-      Promise.all(d.runs.slice(-10).map((r) => api.get(`/api/task-runs/${enc(r.id)}`).then((x) => [r.id, x.run.summary])))
+      Promise.all(d.runs.slice(-RECENT_RUNS).map((r) => api.get(`/api/task-runs/${enc(r.id)}`).then((x) => [r.id, x.run.summary])))
         .then(Object.fromEntries),
     ]);
     document.title = `${t.identifier} ${t.title} · Taskloom`;
@@ -111,16 +112,20 @@ export function mount({ main, id, app }) {
       h("section", { class: "card wide" }, h("h2", {}, "Runs"), runsTable(d.runs, usage)),
       section("Children", treeView(tree)),
       section("Dependencies", depsView(d.dependency_references)),
-      h("section", { class: "card wide" }, h("h2", {}, "Messages"), messagesView(messages)));
+      h("section", { class: "card wide" }, h("h2", {}, "Messages"), messagesView(messages),
+        d.runs.length > RECENT_RUNS ? h("p", { class: "muted" }, `Messages of the latest ${RECENT_RUNS} runs.`) : null));
   }
 
-  // Events arrive in bursts: refresh the rest of the page once per burst, and not while typing.
+  // Events arrive in bursts (and heartbeats keep coming): refresh the rest of the page once per
+  // burst, at most every 2 s, and not while the person is typing.
+  let refreshedAt = 0;
   function soon() {
     clearTimeout(timer);
     timer = setTimeout(() => {
       if (typing()) return soon();
+      refreshedAt = Date.now();
       loading = refresh().catch((err) => app.flash(err.message, "error"));
-    }, 300);
+    }, Math.max(300, refreshedAt + 2000 - Date.now()));
   }
 
   const stop = api.stream(`/api/tasks/${enc(id)}/stream`, {
