@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskloom.background")
 MAX_BATCH = 1000
-DEFAULT_BATCH = 200  # ~50-150 ms of deletes on a small machine: the most a claim waits
+DEFAULT_BATCH = 500  # the most per transaction; the size actually used adapts to BATCH_SECONDS
+BATCH_SECONDS = 0.02  # how long one batch may hold the writer (a claim may wait this long)
 GROUP_LIMIT = 10_000  # a connected group larger than this is left alone (and logged)
 
 
@@ -100,18 +101,24 @@ async def purge(engine: Engine, cutoff: float, *, batch: int = DEFAULT_BATCH, dr
                 min_pause: float = 0.01) -> tuple[int, int]:
     """Page through everything older than ``cutoff``: (tasks deleted or, dry, that would be; groups kept).
 
-    After each batch it pauses at least as long as the batch took (and ``min_pause``), so the
-    writer spends at most half its time purging: claims wait for one short batch at most.
+    A claim arriving during a batch waits for it, so batches are sized to take about
+    ``BATCH_SECONDS`` (starting small, never more than ``batch`` tasks), and after each one it
+    pauses at least as long as the batch took: the writer spends at most half its time purging.
     """
     total = kept = 0
     cursor: tuple[float, str] | None = None
+    size = min(batch, 20)
     while True:
-        def step(tx: Tx, ctx: Ctx, cursor: tuple[float, str] | None = cursor) -> Page:
-            return purge_page(tx, ctx, cutoff, batch, cursor, dry_run)
+        def step(tx: Tx, ctx: Ctx, cursor: tuple[float, str] | None = cursor, size: int = size) -> Page:
+            return purge_page(tx, ctx, cutoff, size, cursor, dry_run)
 
         began = time.monotonic()
         page = await (engine.read(SYSTEM, step) if dry_run else engine.system_write(step))
         took = time.monotonic() - began
+        if took > BATCH_SECONDS and size > 1:
+            size = max(1, size // 2)
+        elif took < BATCH_SECONDS / 2:
+            size = min(batch, size * 2)
         total += len(page.ids)
         kept += page.kept_groups
         if page.cursor is None:
