@@ -41,7 +41,9 @@ def test_backup_under_load_then_restore(tmp_path: Any) -> None:
     try:
         for w in writers:
             w.start()
-        time.sleep(1.5)
+        deadline = time.monotonic() + 30
+        while len(acked) < 20 and time.monotonic() < deadline:  # load is really going (slow machines too)
+            time.sleep(0.1)
         began = time.monotonic()
         before = {task_id for at, task_id in list(acked) if at < began}
         done = cli("backup", str(tmp_path / "copy.db"), "--database", url)
