@@ -16,6 +16,7 @@ from taskloom.api.deps import JSONResponse
 from taskloom.api.docs import install_docs
 from taskloom.api.limits import RateLimit, RequestGuard
 from taskloom.api.observability import install_observability
+from taskloom.api.openapi import COMMON_ERRORS, allowed_methods, install_openapi
 from taskloom.api.shutdown import drain_on_signal
 from taskloom.clock import Clock
 from taskloom.config import Settings
@@ -119,7 +120,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
             message = f"no such endpoint: {request.method} {request.url.path}"
         if exc.status_code == 405:
             message = f"method {request.method} not allowed on {request.url.path}"
-        return error(exc.status_code, message)
+        response = error(exc.status_code, message)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -143,11 +148,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
         return JSONResponse({"status": "ready"})
 
     for module in families:
-        app.include_router(module.router)
+        app.include_router(module.router, responses=COMMON_ERRORS)  # every error status, in one place
     mcp = mcp_http.mount(app, engine, settings)
     app.add_middleware(RequestGuard, limit=settings.max_body_bytes)  # body size, JSON numbers (api/limits.py)
     if settings.rate_limit_per_second > 0:
         app.add_middleware(RateLimit, per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+    install_openapi(app)
     install_observability(app, engine, settings)  # request logs (outermost), metrics, /metrics
     return app
 

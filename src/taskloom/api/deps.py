@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse as _StarletteJSON
 
 from taskloom.engine.engine import Engine
 
@@ -19,8 +19,9 @@ async def get_engine(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-class JSONResponse(Response):
-    """JSON rendered by orjson: the routes hand over plain dicts built by views.py."""
+class JSONResponse(_StarletteJSON):
+    """JSON rendered by orjson: the routes hand over plain dicts built by views.py. A JSON
+    response class, so the OpenAPI document shows each route's response model."""
 
     media_type = "application/json"
 

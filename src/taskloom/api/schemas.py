@@ -503,16 +503,19 @@ class DashboardEnvelope(BaseModel):
 
 
 class InboxItemOut(BaseModel):
-    approval_policy: str
-    approval_state: str
+    """A task item; the budgets lane's items carry ``budget`` and ``blocking_reason`` only."""
+
+    approval_policy: str | None = None
+    approval_state: str | None = None
     blocking_reason: str | None
     lane: str
     question: str | None = None
-    latest_activity_at: str | None
-    run: RunSummaryOut | None
-    task: TaskRef
-    triage: TriageOut | None
-    unread: bool
+    latest_activity_at: str | None = None
+    run: RunSummaryOut | None = None
+    task: TaskRef | None = None
+    triage: TriageOut | None = None
+    unread: bool | None = None
+    budget: dict[str, Any] | None = None
 
 
 class InboxGroupOut(BaseModel):

@@ -75,7 +75,9 @@ def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={os.environ.get('TASKLOOM_SQLITE_SYNCHRONOUS', 'FULL')}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
-    conn.execute("PRAGMA cache_size=-65536")
+    # Page cache per connection (writer + each reader), in KiB: RSS grows to about
+    # (readers + 1) x this as it warms, then stays flat (bench/soak.py).
+    conn.execute(f"PRAGMA cache_size=-{int(os.environ.get('TASKLOOM_SQLITE_CACHE_KIB') or 65536)}")
     conn.execute("PRAGMA temp_store=MEMORY")
     if readonly:
         conn.execute("PRAGMA query_only=ON")

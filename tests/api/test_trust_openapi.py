@@ -1,0 +1,63 @@
+"""The OpenAPI document tells the truth (issue 13, D10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ADMIN, Api
+
+ERROR_REF = "#/components/schemas/ErrorOut"
+
+
+@pytest.fixture
+def spec(api: Api) -> dict[str, Any]:
+    r = api.client.get("/openapi.json")
+    assert r.status_code == 200
+    return r.json()
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(m.upper(), p, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
+
+
+def test_no_2xx_schema_is_a_plain_string(spec: dict[str, Any]) -> None:
+    strings = [(m, p, code) for m, p, op in _operations(spec) for code, r in op["responses"].items()
+               if code.startswith("2") and r.get("content", {}).get("application/json", {}).get("schema")
+               == {"type": "string"}]
+    assert strings == []
+
+
+def test_runtime_operations_declare_their_models(spec: dict[str, Any]) -> None:
+    ok = spec["paths"]["/api/tasks"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/TaskEnvelope"}
+
+
+def test_every_error_status_is_documented_with_the_error_schema(spec: dict[str, Any]) -> None:
+    missing = []
+    for method, path, op in _operations(spec):
+        if path in ("/healthz", "/readyz", "/metrics"):
+            continue
+        for code in ("400", "401", "403", "404", "413", "429", "503"):
+            entry = op["responses"].get(code)
+            schema = (entry or {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if schema != {"$ref": ERROR_REF}:
+                missing.append(f"{method} {path} {code}")
+    assert missing == []
+    assert "HTTPValidationError" not in str(spec)
+
+
+def test_bearer_and_api_key_schemes_are_declared(spec: dict[str, Any]) -> None:
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"] == "bearer"
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert spec["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert spec["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_405_carries_allow(api: Api) -> None:
+    r = api.client.put("/api/tasks", headers=ADMIN, json={})
+    assert r.status_code == 405
+    assert set(r.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert "error" in r.json()
