@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,9 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from taskloom.sdk import Client, Task
+from taskloom.sdk import AsyncClient, AsyncRunContext, AsyncWorker, Client, Task, TaskloomError
 from tests.acceptance import server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,3 +228,77 @@ def test_a_repeated_complete_is_one_completion(srv: server.Server, boss: Client)
     assert first["status"] == again["status"] == "completed"
     events = boss.request("GET", f"/api/tasks/{task.id}/timeline")["timeline"]
     assert [e["event_type"] for e in events].count("run.completed") == 1
+
+
+# The batch endpoints come with the hot-path work (#9); these run once the server has them.
+needs_batches = pytest.mark.skipif(importlib.util.find_spec("taskloom.api.batches") is None,
+                                   reason="the server has no batch endpoints yet (taskloom.api.batches)")
+
+
+@needs_batches
+def test_create_tasks_is_all_or_nothing(boss: Client) -> None:
+    with pytest.raises(TaskloomError) as info:
+        boss.create_tasks([{"title": "fine", "network_channel": "none"}, {"title": ""}])
+    assert info.value.status == 400 and "1" in info.value.message
+    assert boss.request("GET", "/api/tasks", params={"network_channel": "none"})["tasks"] == []
+
+
+@needs_batches
+def test_concurrency_is_fed_by_claim_batch_and_finished_by_complete_batch(srv: server.Server, boss: Client) -> None:
+    """In-process AsyncWorker, real HTTP: count the calls it makes for 40 tasks at concurrency 8."""
+    boss.create_tasks([{"title": f"b{i}", "network_channel": "batched"} for i in range(40)])
+    calls: list[str] = []
+
+    async def scenario() -> int:
+        client = AsyncClient(srv.base_url, srv.token("batcher", kind="agent_session", role="agent"))
+        client.http.event_hooks["request"].append(lambda request: _note(calls, request))
+        worker = AsyncWorker(client, "batched", concurrency=8, max_tasks=40, handle_signals=False, poll_seconds=1)
+
+        @worker.task
+        async def handle(task: Task, ctx: AsyncRunContext) -> dict[str, str]:
+            await asyncio.sleep(0.05)
+            return {"done": task.title}
+
+        async with client:
+            return await worker.run()
+
+    assert asyncio.run(scenario()) == 40
+    claim_batches, complete_batches = calls.count("claim-batch"), calls.count("complete-batch")
+    assert "claim-next" not in calls and "complete" not in calls, calls
+    assert claim_batches < 40 and complete_batches < 40, (claim_batches, complete_batches)
+    done = boss.request("GET", "/api/tasks", params={"network_channel": "batched", "status": "completed"})
+    assert len(done["tasks"]) == 40
+
+
+async def _note(calls: list[str], request: httpx.Request) -> None:
+    calls.append(request.url.path.rsplit("/", 1)[-1])
+
+
+def test_rate_limited_worker_waits_out_429s(tmp_path: Path) -> None:
+    """A server that rate-limits the worker's token answers 429 + Retry-After: every task still completes."""
+    srv = server.start(f"sqlite:///{tmp_path}/db/t.db", env={"TASKLOOM_RATE_LIMIT_PER_SECOND": "4",
+                                                             "TASKLOOM_RATE_LIMIT_BURST": "2"})
+
+    def refused() -> int:  # 429s so far (the limiter answers before routing: route "unmatched")
+        text = httpx.get(srv.base_url + "/metrics", headers=srv.auth("metrics-reader")).text
+        found = re.search(r'taskloom_http_requests_total\{[^}]*status="429"\} ([0-9.]+)', text)
+        return int(float(found.group(1))) if found else 0
+
+    with Client(srv.base_url, srv.token("boss")) as boss:  # buckets are per caller
+        tasks = [boss.create_task(f"r{i}", network_channel="slow", metadata={"do": "echo", "value": i})
+                 for i in range(6)]
+    before = refused()
+    w = WorkerProcess(srv, tmp_path / "worker.log", WORKER_CHANNEL="slow", WORKER_LEASE="30")
+    try:
+        with Client(srv.base_url, srv.token("watcher")) as watcher:
+            def all_done() -> bool:
+                time.sleep(0.5)  # one call per 0.5 s: under the watcher's own limit
+                done = watcher.request("GET", "/api/tasks", params={"network_channel": "slow", "status": "completed"})
+                return len(done["tasks"]) == len(tasks)
+
+            wait_for(all_done, 60, "all completed")
+        assert refused() > before, "the worker was rate-limited"
+        assert w.text().count("completed ") == 6 and "refused" not in w.text(), w.text()
+    finally:
+        w.stop()
+        srv.stop()

@@ -119,7 +119,9 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _agent_of(token: str) -> str:
-    """The token's ``sub``, read without verifying (only the server can); '?' if it is not a JWT."""
+    """The token's ``sub``, read without verifying (only the server can)."""
+    if token.startswith("tlk_"):
+        return "(the API key's)"
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
