@@ -18,12 +18,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-Row = dict[str, Any]
+from taskloom.rows import Row
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NO_CHANNEL = "none"
 OTHER = "other"

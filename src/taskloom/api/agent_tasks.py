@@ -19,9 +19,10 @@ from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS
 from taskloom.config import Settings
 from taskloom.engine import agents as agent_ops
+from taskloom.engine import read_models as rm
 from taskloom.engine import webhooks
-from taskloom.engine.context import Ctx
-from taskloom.storage.sql import Row, Tx
+from taskloom.engine.context import Ctx, Tx
+from taskloom.rows import Row
 
 router = APIRouter(tags=["agent tasks"], responses=ERRORS)
 SeedState = Literal["queued", "running", "awaiting_input", "completed", "failed", "cancelled"]
@@ -94,8 +95,7 @@ async def list_tasks(agent_id: str, engine: EngineDep, actor: CurrentActor, stat
     """The agent's tasks in seed-002 states, newest first, optionally by state. 404 unknown agent."""
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
         agent_ops.get_agent(tx, agent_id)
-        rows = tx.agent_task_list(agent_id, state=status, visible_workspaces=ctx.actor.workspaces, limit=limit,
-                                  offset=offset)
+        rows = rm.agent_tasks(tx, ctx, agent_id, state=status, limit=limit, offset=offset)
         return agent_ops.task_views(tx, rows)
 
     return ok({"tasks": await engine.read(actor, op)})
@@ -152,9 +152,7 @@ async def list_deliveries(agent_id: str, task_id: str, request: Request, engine:
 
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
         agent_ops.load_agent_task(tx, ctx, agent_id, task_id)
-        rows = tx.webhook_deliveries_of_task(task_id)
-        attempts = tx.webhook_attempts_of([d["id"] for d in rows])
-        return [webhooks.delivery_record(d, attempts.get(d["id"], []), period) for d in rows]
+        return [webhooks.delivery_record(d, attempts, period) for d, attempts in rm.webhook_deliveries(tx, task_id)]
 
     return ok({"deliveries": await engine.read(actor, op)})
 

@@ -18,6 +18,7 @@ from taskloom.api.auth import CurrentActor, require_admin, require_not_agent
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, Label
 from taskloom.engine import agents as agent_ops
+from taskloom.engine import read_models as rm
 
 router = APIRouter(prefix="/api/agents", tags=["agents"], responses=ERRORS)
 AgentState = Literal["active", "paused", "stopped", "error"]
@@ -66,8 +67,8 @@ async def list_agents(engine: EngineDep, actor: CurrentActor, team: str | None =
                       state: AgentState | None = None, limit: int = Query(default=100, ge=1, le=1000),
                       offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
     """Registered agents, optionally by team or state, oldest first."""
-    rows = await engine.read(actor, lambda tx, ctx: tx.agent_list(team=team, state=state, limit=limit,
-                                                                   offset=offset))
+    rows = await engine.read(actor, lambda tx, ctx: rm.agents(tx, team=team, state=state, limit=limit,
+                                                              offset=offset))
     return ok({"agents": [agent_ops.agent_record(a) for a in rows]})
 
 

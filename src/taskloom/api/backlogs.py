@@ -22,8 +22,8 @@ from taskloom.domain import backlog_status as bs
 from taskloom.domain.backlog_ids import check_agent_id
 from taskloom.engine import backlogs as backlog_ops
 from taskloom.engine.authorization import check_may_change_task
-from taskloom.engine.context import Ctx, loads
-from taskloom.storage.sql import Row, Tx
+from taskloom.engine.context import Ctx, Tx, loads
+from taskloom.rows import Row
 
 router = APIRouter(prefix="/api/backlogs", tags=["backlogs"], responses=ERRORS)
 

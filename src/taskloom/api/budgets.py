@@ -12,8 +12,8 @@ from taskloom.api.auth import CurrentActor, require_admin
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, Body
 from taskloom.engine import budgets as budget_ops
-from taskloom.engine.context import Ctx
-from taskloom.storage.sql import Row, Tx
+from taskloom.engine.context import Ctx, Tx
+from taskloom.rows import Row
 
 router = APIRouter(prefix="/api/budgets", tags=["budgets"], responses=ERRORS)
 Scope = Literal["workspace", "agent", "channel"]

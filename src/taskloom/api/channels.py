@@ -10,8 +10,8 @@ from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, Body
 from taskloom.engine import channels as channel_ops
-from taskloom.engine.context import Ctx
-from taskloom.storage.sql import Row, Tx
+from taskloom.engine.context import Ctx, Tx
+from taskloom.rows import Row
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
 

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskloom.api.auth import credential, verify_credential
 from taskloom.config import Settings
 from taskloom.domain.actors import SYSTEM
+from taskloom.engine import read_models as rm
 from taskloom.engine.engine import Engine
 from taskloom.engine.observe import observe_commits
 from taskloom.metrics import CONTENT_TYPE, Metrics, metrics
@@ -90,7 +91,7 @@ def install_observability(app: FastAPI, engine: Engine, settings: Settings) -> N
         if not settings.metrics_public:
             request.state.actor = await verify_credential(request.app, credential(request.headers))
         snapshot: dict[str, Any] = await engine.read(
-            SYSTEM, lambda tx, ctx: tx.metrics_snapshot(ctx.now, settings.stuck_after_seconds))
+            SYSTEM, lambda tx, ctx: rm.metrics_snapshot(tx, ctx, settings.stuck_after_seconds))
         body = observed.render(snapshot, settings.stuck_after_seconds, settings.cost_currency)
         return Response(body, media_type=CONTENT_TYPE)
 

@@ -12,8 +12,8 @@ from taskloom.api.budgets import budget_record
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, ActorKind, DashboardEnvelope, InboxEnvelope, OriginKind, Scope
 from taskloom.engine import budgets as budget_ops
-from taskloom.engine.context import Ctx
-from taskloom.storage.sql import Row, Tx
+from taskloom.engine.context import Ctx, Tx
+from taskloom.rows import Row
 
 router = APIRouter(prefix="/api/observe/tasks", tags=["observe"], responses=ERRORS)
 TASK_STATUSES = ("draft", "pending", "blocked", "ready", "in_progress", "completed", "failed", "canceled")

@@ -25,8 +25,9 @@ from taskloom.api.schemas import (
     RunFail,
 )
 from taskloom.domain.priority import from_runtime
+from taskloom.engine import read_models as rm
 from taskloom.engine import runs as run_ops
-from taskloom.storage.sql import Row
+from taskloom.rows import Row
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count",
@@ -66,7 +67,7 @@ def claim_body(claim: run_ops.Claim) -> dict[str, Any]:
 @router.get("/api/task-runs/{run_id}", response_model=RunDetailEnvelope, summary="Get one task run detail")
 async def get_run(run_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """One run with its lease, usage and result. 404 when the run is unknown or outside the caller's workspaces."""
-    return ok({"run": await engine.read(actor, lambda tx, ctx: read_models.run_detail(tx, ctx, run_id))})
+    return ok({"run": await engine.read(actor, lambda tx, ctx: read_models.run_detail(rm.run_detail(tx, ctx, run_id)))})
 
 
 @router.post("/api/task-runs/{run_id}/claim", response_model=RunEnvelope, summary="Claim one queued task run")

@@ -36,10 +36,11 @@ from taskloom.api.stream import task_event_stream
 from taskloom.domain.actors import Actor
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.priority import RUNTIME_LEVELS, from_runtime
+from taskloom.engine import read_models as rm
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.authorization import check_may_change_task
-from taskloom.engine.context import Ctx, load_visible_task
-from taskloom.storage.sql import Row, Tx
+from taskloom.engine.context import Ctx, Tx, load_visible_task
+from taskloom.rows import Row
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=ERRORS)
 
@@ -115,7 +116,7 @@ async def list_tasks(
     }
 
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
-        return read_models.task_summaries(tx, tx.task_list(filters, limit=limit, offset=offset))
+        return read_models.summaries(rm.task_list(tx, filters, limit=limit, offset=offset))
 
     return ok({"tasks": await engine.read(actor, op)})
 
@@ -132,7 +133,7 @@ async def create_task(body: TaskCreate, engine: EngineDep, actor: CurrentActor) 
 async def get_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """The task with its runs, dependencies and children. 404 when it does not exist or lies outside the caller's
     workspaces."""
-    return ok({"task": await engine.read(actor, lambda tx, ctx: read_models.task_detail(tx, ctx, task_id))})
+    return ok({"task": await engine.read(actor, lambda tx, ctx: read_models.detail(rm.task_detail(tx, ctx, task_id)))})
 
 
 @router.patch("/{task_id}", response_model=TaskEnvelope, summary="Update one task")
@@ -235,9 +236,8 @@ async def list_runs(task_id: str, engine: EngineDep, actor: CurrentActor, status
                     session_id: str | None = None, limit: int = Query(default=100, ge=1, le=1000)) -> Response:
     """Every run (attempt) of the task, oldest first. 404 unknown task."""
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
-        load_visible_task(tx, ctx, task_id)
-        return [views.run_record(r) for r in tx.runs_of_task(task_id, status=status, session_id=session_id,
-                                                              limit=limit)]
+        return [views.run_record(r) for r in rm.task_runs(tx, ctx, task_id, status=status, session_id=session_id,
+                                                           limit=limit)]
 
     return ok({"runs": await engine.read(actor, op)})
 
@@ -260,7 +260,7 @@ async def add_dependency(task_id: str, body: DependencyCreate, engine: EngineDep
     def op(tx: Tx, ctx: Ctx) -> Row:
         _check_may_change(tx, ctx, task_id)
         task_ops.add_dependency(tx, ctx, task_id, body.depends_on_task_id, body.kind)
-        return read_models.task_detail(tx, ctx, task_id)
+        return read_models.detail(rm.task_detail(tx, ctx, task_id))
 
     return ok({"task": await engine.write(actor, op)})
 
@@ -272,7 +272,7 @@ async def remove_dependency(task_id: str, depends_on_id: str, engine: EngineDep,
     def op(tx: Tx, ctx: Ctx) -> Row:
         _check_may_change(tx, ctx, task_id)
         task_ops.remove_dependency(tx, ctx, task_id, depends_on_id)
-        return read_models.task_detail(tx, ctx, task_id)
+        return read_models.detail(rm.task_detail(tx, ctx, task_id))
 
     return ok({"task": await engine.write(actor, op)})
 
@@ -285,8 +285,8 @@ async def get_timeline(task_id: str, engine: EngineDep, actor: CurrentActor,
                                                     " output chunks)")) -> Response:
     """The task's events in order (paged by sequence), as the seeds show them. 404 unknown task."""
     items = await engine.read(
-        actor, lambda tx, ctx: read_models.timeline(tx, ctx, task_id, after_sequence=after_sequence, limit=limit,
-                                                    include_output=include_output)
+        actor, lambda tx, ctx: read_models.timeline(*rm.timeline(tx, ctx, task_id, after_sequence=after_sequence,
+                                                                 limit=limit, include_output=include_output))
     )
     return ok({"timeline": items})
 
@@ -294,7 +294,7 @@ async def get_timeline(task_id: str, engine: EngineDep, actor: CurrentActor,
 @router.get("/{task_id}/tree", response_model=TreeEnvelope, summary="Get one task tree live view")
 async def get_tree(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """The task and its descendants with their live state, for a tree view. 404 unknown task."""
-    return ok({"tree": await engine.read(actor, lambda tx, ctx: read_models.tree(tx, ctx, task_id))})
+    return ok({"tree": await engine.read(actor, lambda tx, ctx: read_models.tree(rm.tree(tx, ctx, task_id)))})
 
 
 @router.get(

@@ -21,9 +21,10 @@ from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import FIRING_STATUS
 from taskloom.domain.schedules import iso
 from taskloom.domain.states import RunStatus
+from taskloom.engine import read_models as rm
 from taskloom.engine import schedules as ops
-from taskloom.engine.context import Ctx, loads
-from taskloom.storage.sql import Row, Tx
+from taskloom.engine.context import Ctx, Tx, loads
+from taskloom.rows import Row
 
 router = APIRouter(tags=["scheduled tasks"])
 
@@ -193,7 +194,7 @@ async def list_scheduled_tasks(
 
 def _detail(tx: Tx, pair: tuple[Row, Row]) -> Row:
     task, sched = pair
-    return task_view(task, sched, tx.latest_run_of_task(task["id"]), detail=True)
+    return task_view(task, sched, rm.latest_run(tx, task["id"]), detail=True)
 
 
 @router.get("/tasks/{task_id}", summary="Get one scheduled task")
@@ -263,7 +264,7 @@ async def list_scheduled_task_runs(task_id: str, engine: EngineDep, actor: Curre
     """The runs fired by the schedule, newest first, with their trigger. 404 unknown task."""
     def op(tx: Tx, ctx: Ctx) -> list[Row]:
         ops.load(tx, ctx, task_id)
-        return [run_view(r) for r in tx.schedule_runs(task_id, status=status, limit=limit, offset=offset)]
+        return [run_view(r) for r in rm.schedule_runs(tx, task_id, status=status, limit=limit, offset=offset)]
 
     return ok({"runs": await engine.read(actor, op), "limit": limit, "offset": offset})
 

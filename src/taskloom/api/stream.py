@@ -15,8 +15,10 @@ from fastapi import Request
 
 from taskloom.api import read_models
 from taskloom.domain.actors import Actor
+from taskloom.engine import read_models as rm
+from taskloom.engine.context import Ctx, Tx
 from taskloom.engine.engine import Engine
-from taskloom.storage.sql import Row
+from taskloom.rows import Row
 
 
 def sse_event(item: Row) -> bytes:
@@ -30,12 +32,9 @@ async def task_event_stream(engine: Engine, actor: Actor, task_id: str, after: i
     last_sent = time.monotonic()
     yield b": connected\n\n"
     while True:
-        def fetch(tx, ctx, last=last):
-            task = tx.task_get(task_id)
-            if task is None:
-                return None, []
-            return task, read_models.timeline_items(tx, task, tx.events_of_task(task_id, after_sequence=last,
-                                                                                limit=500))
+        def fetch(tx: Tx, ctx: Ctx, last: int = last) -> tuple[Row | None, list[Row]]:
+            task, entries = rm.task_events_since(tx, task_id, last, 500, exclude_type=None)
+            return task, read_models.timeline(task, entries) if task is not None else []
 
         task, items = await engine.read(actor, fetch)
         if task is None:

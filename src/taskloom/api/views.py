@@ -9,10 +9,10 @@ import orjson
 
 from taskloom.domain.channels import MESSAGE_KINDS, PURPOSE, channel_id, channel_name
 from taskloom.domain.priority import to_runtime
+from taskloom.rows import Row
 
 __all__ = ["to_runtime"]
 
-Row = dict[str, Any]
 
 
 def iso(ts: float | None) -> str | None:

@@ -20,7 +20,7 @@ from taskloom.domain.projections import EXPIRED_ERROR
 from taskloom.domain.states import RUN_LIVE
 from taskloom.engine import work_queues as wq
 from taskloom.engine.engine import Engine
-from taskloom.storage.sql import Row
+from taskloom.rows import Row
 
 router = APIRouter(tags=["work-queues"])
 

@@ -16,6 +16,10 @@ from taskloom.domain.errors import InvalidInput, NotFound
 from taskloom.domain.states import IllegalTransition
 from taskloom.storage.sql import Row, Tx
 
+# Engine operations take (tx, ctx). ``Tx`` is re-exported so the API can name the type of a
+# transaction it hands to engine functions without importing storage.
+__all__ = ["Ctx", "EventHook", "Row", "Tx"]
+
 # Called with (tx, ctx, task, event_type, run_id, payload) after every event is appended,
 # inside the same transaction: transactional side effects such as the webhook outbox. The
 # composition root (api/app.py: create_app) hands them to the Engine, which puts them on

@@ -16,11 +16,11 @@ from taskloom.api.schemas import ChildCreate, Priority
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import runs as run_ops
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.context import Ctx
+from taskloom.engine.context import Ctx, Tx
 from taskloom.engine.engine import Engine
 from taskloom.mcp_server import results
 from taskloom.mcp_server.calling import caller, tool_errors, validated
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
 
 MAX_WAIT = 50.0  # MCP clients time a tool call out at about 60 s
 

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from taskloom.api import views
-from taskloom.storage.sql import Row
+from taskloom.rows import Row
 
 
 def who(kind: str | None, ref: str | None) -> str | None:

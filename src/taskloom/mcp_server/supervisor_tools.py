@@ -22,14 +22,15 @@ from taskloom.config import Settings
 from taskloom.domain.actors import ACTOR_KINDS, Actor
 from taskloom.domain.errors import Conflict
 from taskloom.engine import channels
+from taskloom.engine import read_models as rm
 from taskloom.engine import schedules as schedule_ops
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.context import Ctx, load_visible_task
+from taskloom.engine.context import Ctx, Tx, load_visible_task
 from taskloom.engine.engine import Engine
 from taskloom.mcp_server import results
 from taskloom.mcp_server.agent_tools import ADDS, CLOSES, READS, Channel
 from taskloom.mcp_server.calling import caller, tool_errors, validated
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
 
 TaskId = Annotated[str, Field(min_length=1, max_length=200, description="The task's id (as list_tasks shows it)")]
 Reason = Annotated[str | None, Field(default=None, max_length=2000)]
@@ -97,8 +98,8 @@ def register(server: MCPServer, engine: Engine, settings: Settings) -> None:
     ) -> results.TaskDetail:
         """One task in full: status, input (metadata), result or error, runs, children, dependencies
         and its latest timeline events (claims, heartbeats, questions, answers, completion)."""
-        view = await engine.read(caller(), lambda tx, ctx: read_models.task_detail(tx, ctx, task_id,
-                                                                                  event_limit=events))
+        view = await engine.read(caller(), lambda tx, ctx: read_models.detail(rm.task_detail(tx, ctx, task_id,
+                                                                                        event_limit=events)))
         return results.detail(view)
 
     @server.tool(annotations=READS)

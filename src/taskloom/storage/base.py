@@ -9,6 +9,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from taskloom.rows import Notice
+
 if TYPE_CHECKING:
     from taskloom.storage.sql import Tx
 
@@ -16,7 +18,6 @@ T = TypeVar("T")
 
 # Notice keys: ("task", task_id) when a task's events change, ("runs", "*") when
 # claimable work may have appeared. Listeners wake on them; they carry no data.
-Notice = tuple[str, str]
 RUNS_CHANGED: Notice = ("runs", "*")
 
 

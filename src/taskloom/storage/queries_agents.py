@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.projections import AGENT_TASK_STATE_SQL
 from taskloom.domain.states import TASK_TERMINAL, sql_list
+from taskloom.rows import Row
 from taskloom.storage.statements import insert_statement, set_clause
-
-Row = dict[str, Any]
 
 AGENT_COLUMNS = frozenset(
     """id name team description capabilities state state_reason default_timeout_seconds metadata

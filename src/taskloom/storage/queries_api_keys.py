@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from taskloom.rows import Row
 from taskloom.storage.statements import insert_statement
-
-Row = dict[str, Any]
 
 API_KEY_COLUMNS = frozenset(
     """id name key_hash prefix sub kind role workspaces channels created_by_kind created_by_ref created_at

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from taskloom.storage.sql import Row
+from taskloom.rows import Row
 
 BACKLOG = "owner_kind = 'agent_session' AND status <> 'draft'"
 # Only what the backlog views show: no metadata, no ext.

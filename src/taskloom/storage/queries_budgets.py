@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from taskloom.rows import Row
 from taskloom.storage.statements import insert_statement, set_clause
 
-Row = dict[str, Any]
 BUDGET_COLUMNS = frozenset(
     """id scope ref period max_tokens max_cost currency spent_tokens spent_cost period_start exhausted exhausted_at
     created_by_kind created_by_ref created_at updated_at""".split()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from taskloom.rows import Row
 from taskloom.storage.statements import insert_statement
 
-Row = dict[str, Any]
 MESSAGE_COLUMNS = ("id", "task_id", "sequence", "run_id", "role", "kind", "body", "sender_kind", "sender_ref",
                    "created_at")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.states import RUN_LIVE, sql_list
-
-Row = dict[str, Any]
+from taskloom.rows import Row
 
 
 class ObserveQueries:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.states import RUN_LIVE, TASK_TERMINAL, sql_list
+from taskloom.rows import Row
 
-Row = dict[str, Any]
 _LIVE = sql_list(RUN_LIVE)
 
 

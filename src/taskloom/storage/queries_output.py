@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-Row = dict[str, Any]
+from taskloom.rows import Row
 
 
 class OutputQueries:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.states import RUN_OPEN, TaskStatus, sql_list, task_sources
+from taskloom.rows import Row
 from taskloom.storage.statements import check_columns, insert_statement, set_clause
-
-Row = dict[str, Any]
 
 SCHEDULE_COLUMNS = frozenset(
     """task_id kind expr timezone status created_by anchor next_run_at snoozed_until snooze_reason

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from taskloom.rows import Row
 from taskloom.storage.statements import insert_statement
-
-Row = dict[str, Any]
 
 USAGE_DIMS = ("agent", "model", "channel", "workspace", "day")
 USAGE_SUMS = ("input_tokens", "output_tokens", "cost", "tool_calls")

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.projections import WQ_STATUS_SQL, WQ_STATUSES
-
-Row = dict[str, Any]
+from taskloom.rows import Row
 
 WQ_STATUS = WQ_STATUS_SQL
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
-from taskloom.storage.base import Notice
+from taskloom.rows import Notice, Row
 from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
@@ -30,7 +30,6 @@ from taskloom.storage.statements import Coalesce, check_columns, insert_statemen
 
 __all__ = ["Coalesce", "Row", "Tx"]
 
-Row = dict[str, Any]
 
 TASK_COLUMNS = frozenset(
     """id identifier title description status blocked_reason blocker priority scope workspace_id owner_kind

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-Row = dict[str, Any]
+from taskloom.rows import Row
 
 
 class Coalesce:

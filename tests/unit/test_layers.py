@@ -1,0 +1,40 @@
+"""The API reaches storage only through the engine."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "taskloom"
+COMPOSITION_ROOT = "api/app.py"
+# Modules that still compose reads over a transaction themselves (to move under engine/).
+STILL_READING_TX = {"api/observe.py", "mcp_server/supervisor_tools.py"}
+
+
+def _front_modules() -> list[Path]:
+    return sorted([*SRC.glob("api/*.py"), *SRC.glob("mcp_server/*.py")])
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_api_module_imports_storage_but_the_composition_root() -> None:
+    offenders = [str(p.relative_to(SRC)) for p in _front_modules()
+                 if str(p.relative_to(SRC)) != COMPOSITION_ROOT
+                 and any(m == "taskloom.storage" or m.startswith("taskloom.storage.") for m in _imports(p))]
+    assert not offenders, f"import from the engine (or taskloom.rows), not taskloom.storage: {offenders}"
+
+
+def test_api_modules_call_engine_functions_not_queries() -> None:
+    query_call = re.compile(r"\btx\.[a-z_]+\(")
+    offenders = sorted(str(p.relative_to(SRC)) for p in _front_modules() if query_call.search(p.read_text()))
+    assert set(offenders) <= STILL_READING_TX, f"move these reads under engine/: {set(offenders) - STILL_READING_TX}"
+    assert set(offenders) == STILL_READING_TX, "a module moved its reads: drop it from STILL_READING_TX"
