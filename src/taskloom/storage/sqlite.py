@@ -30,17 +30,17 @@ class SqliteTx(Tx):
     dialect = "sqlite"
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
-        cur = self.conn.execute(sql, params or {})
+        cur = self.conn.execute(sql, _storable(params or {}))
         if cur.description is None:
             return []
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
-        return int(self.conn.execute(sql, params or {}).rowcount)
+        return int(self.conn.execute(sql, _storable(params or {})).rowcount)
 
     def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
-        self.conn.executemany(sql, rows)
+        self.conn.executemany(sql, [_storable(r) for r in rows])
 
     def run_claim_next(self, now: float, filters: Row) -> Row | None:
         # The single writer thread makes select-then-update atomic.
@@ -60,6 +60,15 @@ class SqliteTx(Tx):
             "(r.required_capabilities IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(r.required_capabilities) j"
             f" WHERE j.value NOT IN {caps}))"
         )
+
+
+def _storable(params: dict[str, Any]) -> dict[str, Any]:
+    """Refuse what PostgreSQL cannot store either (a NUL in text), so both backends give the
+    same answer: 400 naming it, nothing written."""
+    for value in params.values():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput("invalid value: a string cannot contain NUL (0x00) characters")
+    return params
 
 
 def _path_from_url(url: str) -> str:
