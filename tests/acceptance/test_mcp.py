@@ -43,7 +43,8 @@ def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         return
     base = request.getfixturevalue("postgres_url")  # skips (or fails under CI) without PostgreSQL
     with srvmod.fresh_postgres(base) as url:
-        s = srvmod.start(url, data_dir=str(tmp / "data"), env=env, extra_args=["--workers", "2"])
+        # Two worker processes start slowly on a busy 2-core machine: a longer wait for /healthz.
+        s = srvmod.start(url, data_dir=str(tmp / "data"), env=env, extra_args=["--workers", "2"], timeout=120)
         yield s
         s.stop()
 

@@ -3,6 +3,8 @@ without a session (stateless: any worker process can answer any request)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 from tests.conftest import MEMBER, ApiFactory, agent
@@ -41,3 +43,9 @@ def test_tool_call_without_a_session_and_answer_needs_a_question(make_api: ApiFa
     own = api.client.post("/mcp", json=rpc("tools/call", {"name": "answer_agent", "arguments": {
         "task_id": asked["id"], "answer": "sure"}}), headers={**me, **ACCEPT}).json()["result"]
     assert own["isError"] and "a person answers it" in own["content"][0]["text"]
+
+
+def test_the_sdk_is_imported_on_first_use_not_at_start() -> None:
+    """A server start (each --workers process) does not pay the SDK's import; /mcp does, once."""
+    code = "import sys, taskloom.api.app; assert 'mcp' not in sys.modules, sorted(m for m in sys.modules if 'mcp' in m)"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -86,7 +86,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
         await engine.start(run_services=run_services)
         restore_signals = drain_on_signal(engine)
         try:
-            async with mcp.session_manager.run():  # /mcp is mounted: its own lifespan would never run
+            async with mcp.running():  # /mcp: its SDK session manager, started on first use
                 yield
         finally:
             restore_signals()

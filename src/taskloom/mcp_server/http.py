@@ -1,93 +1,80 @@
-"""The streamable-HTTP MCP endpoint at ``/mcp`` of the Taskloom app.
+"""``/mcp`` in the Taskloom app, built on its first request.
 
-Stateless and with JSON answers, so any process of ``taskloom serve --workers N`` can answer
-any request (no session lives in one process). The bearer token goes through the SDK's
-token-verifier hook, which asks Taskloom's one credential check (api/auth.verify_credential), so
-JWTs and API keys work here as on the REST API.
+Importing the MCP SDK costs about a second of CPU; every ``taskloom serve`` start (each
+``--workers`` process) would pay it before answering anything. So the route is mounted at
+once and the server behind it (server.py) is imported and started when /mcp is first called.
+The SDK's session manager runs in a task of the app's own lifespan (a mounted sub-app's
+lifespan never runs), entered and left in that one task.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
-from mcp.server import MCPServer
-from mcp.server.auth.settings import AuthSettings
-from mcp.server.transport_security import TransportSecuritySettings
-from pydantic import AnyHttpUrl
 from starlette.routing import Route
-
-from taskloom import __version__
-from taskloom.api import auth
-from taskloom.config import Settings
-from taskloom.domain.errors import TaskloomError
-from taskloom.engine.engine import Engine
-from taskloom.mcp_server import agent_tools, supervisor_tools
-from taskloom.mcp_server.calling import CallerToken
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 PATH = "/mcp"
-INSTRUCTIONS = (
-    "Taskloom is a work queue shared by agents and the people who supervise them. As an agent: "
-    "claim_task, then heartbeat while you work, ask_human + wait_for_answer when you need a person, "
-    "and finish with complete_task or fail_task. As a supervisor: inbox, approve_task, answer_agent, "
-    "list_tasks, get_task, create_task, queue_overview."
-)
+log = logging.getLogger("taskloom.mcp")
 
 
-class TokenVerifier:
-    """The SDK's token-verifier hook, answered by the REST API's own authentication."""
+class LazyEndpoint:
+    def __init__(self, app: Any, engine: Any, settings: Any):
+        self.app, self.engine, self.settings = app, engine, settings
+        self._asgi: ASGIApp | None = None
+        self._wanted = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._stop = asyncio.Event()
 
-    def __init__(self, app: FastAPI):
-        self.app = app
-
-    async def verify_token(self, token: str) -> CallerToken | None:
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Enter in the app's lifespan: serves /mcp until the app stops."""
+        runner = asyncio.create_task(self._run(), name="taskloom-mcp")
         try:
-            actor = await auth.verify_credential(self.app, token)
-        except TaskloomError:
-            return None  # the SDK answers 401 with WWW-Authenticate
-        return CallerToken(token=token, client_id=f"{actor.kind}:{actor.ref}", scopes=[], actor=actor)
+            yield
+        finally:
+            self._stop.set()
+            self._wanted.set()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await runner
+
+    async def _run(self) -> None:
+        try:
+            await self._wanted.wait()
+            if self._stop.is_set():
+                return
+            # The import in a thread: the event loop keeps answering REST calls meanwhile.
+            server_module = await asyncio.to_thread(importlib.import_module, "taskloom.mcp_server.server")
+            asgi, server = server_module.endpoint(self.app, self.engine, self.settings)
+            async with server.session_manager.run():
+                self._asgi = asgi
+                self._ready.set()
+                await self._stop.wait()
+        except Exception:
+            log.exception("the MCP endpoint could not start")
+        finally:
+            self._asgi = None
+            self._ready.set()  # waiters get 503 instead of hanging
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._wanted.set()
+        await self._ready.wait()
+        if self._asgi is None:
+            from taskloom.api.deps import JSONResponse
+
+            await JSONResponse({"error": "the MCP endpoint is not available (server shutting down?)"},
+                               status_code=503)(scope, receive, send)
+            return
+        await self._asgi(scope, receive, send)
 
 
-def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """Host/Origin checks against DNS rebinding. Off unless TASKLOOM_MCP_ALLOWED_HOSTS names the
-    hosts: every request needs a bearer token anyway, and a server reached by a name (a container,
-    a load balancer) must not answer 421."""
-    hosts = [h.strip() for h in settings.mcp_allowed_hosts.split(",") if h.strip()]
-    if not hosts:
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
-                                     allowed_origins=origins)
-
-
-def build_server(app: FastAPI, engine: Engine, settings: Settings) -> MCPServer[Any]:
-    root = logging.getLogger()
-    placeholder = logging.NullHandler() if not root.handlers else None
-    if placeholder is not None:
-        root.addHandler(placeholder)  # MCPServer() calls logging.basicConfig: keep the app's logging ours
-    try:
-        server: MCPServer[Any] = MCPServer(
-            "taskloom", version=__version__, instructions=INSTRUCTIONS, token_verifier=TokenVerifier(app),
-            # issuer_url is required by the SDK but unused: Taskloom issues its tokens itself (no OAuth routes).
-            auth=AuthSettings(issuer_url=AnyHttpUrl("http://127.0.0.1:8420"), resource_server_url=None),
-        )
-    finally:
-        if placeholder is not None:
-            root.removeHandler(placeholder)
-    agent_tools.register(server, engine)
-    supervisor_tools.register(server, engine, settings)
-    return server
-
-
-def mount(app: FastAPI, engine: Engine, settings: Settings) -> MCPServer[Any]:
-    """Serve the tools at /mcp. The caller must enter ``server.session_manager.run()`` in the app's
-    lifespan: the lifespan of a mounted sub-application never runs."""
-    server = build_server(app, engine, settings)
-    endpoint = server.streamable_http_app(
-        streamable_http_path=PATH, stateless_http=True, json_response=True,
-        transport_security=transport_security(settings), max_request_body_size=settings.max_body_bytes,
-    )
-    # A plain route, not a Mount: /mcp itself answers (a Mount would redirect it to /mcp/).
-    app.router.routes.append(Route(PATH, endpoint=endpoint))
-    return server
+def mount(app: Any, engine: Any, settings: Any) -> LazyEndpoint:
+    """Route /mcp (a plain route, not a Mount: /mcp itself answers, with no redirect to /mcp/)."""
+    lazy = LazyEndpoint(app, engine, settings)
+    app.router.routes.append(Route(PATH, endpoint=lazy))
+    return lazy
