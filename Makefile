@@ -25,6 +25,7 @@ bench: $(STAMP)
 	-$(PY) bench/backlogs.py
 	-$(PY) bench/dashboard.py
 	-$(PY) bench/usage.py
+	-$(PY) bench/mcp_calls.py
 	-$(PY) bench/output.py
 	$(PY) bench/schedules.py
 

@@ -10,8 +10,8 @@ connections, times --tasks agent cycles both ways:
 and --calls reads: get_task over MCP against GET /api/tasks/{id}. Prints medians and p99s
 and the MCP/REST ratio. There is no target: the figure tells what the protocol layer adds.
 
-    .venv/bin/python bench/mcp.py                   # 200 cycles, 300 reads
-    .venv/bin/python bench/mcp.py --tasks 50 --calls 100
+    .venv/bin/python bench/mcp_calls.py                   # 200 cycles, 300 reads
+    .venv/bin/python bench/mcp_calls.py --tasks 50 --calls 100
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ async def mcp_side(srv: srvmod.Server, tasks: int, calls: int, task_id: str) -> 
     reads: list[float] = []
     headers = {"Authorization": "Bearer " + srv.token("bench-mcp", kind="agent_session", role="agent")}
     async with (
-        httpx2.AsyncClient(headers=headers) as http,
+        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=120)) as http,
         streamable_http_client(srv.base_url + "/mcp", http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):
