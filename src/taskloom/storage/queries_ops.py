@@ -55,7 +55,9 @@ class OpsQueries:
             " OR EXISTS (SELECT 1 FROM tasks c WHERE c.parent_task_id = t.id)"
             " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.task_id = t.id)"
             " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on_task_id = t.id)) AS linked"
-            f" FROM tasks t WHERE t.status IN {sql_list(TASK_TERMINAL)} AND t.closed_at < :cutoff" + after +
+            # SQLite without statistics would pick tasks_status and sort every closed task.
+            " FROM tasks t" + (" INDEXED BY tasks_closed" if self.dialect == "sqlite" else "") +
+            f" WHERE t.status IN {sql_list(TASK_TERMINAL)} AND t.closed_at < :cutoff" + after +
             " AND NOT EXISTS (SELECT 1 FROM schedules s WHERE s.task_id = t.id)"
             " ORDER BY t.closed_at, t.id LIMIT :limit", params)
 
@@ -84,8 +86,10 @@ class OpsQueries:
         """Delete these tasks; the schema's ON DELETE CASCADE removes what hangs off them."""
         params = {f"d{i}": v for i, v in enumerate(ids)}
         names = ", ".join(f":d{i}" for i in range(len(ids)))
-        # Children first would be cascaded anyway; clearing dependency rows first keeps PostgreSQL's
-        # cascade from visiting them twice.
-        self._exec(f"DELETE FROM task_dependencies WHERE task_id IN ({names}) OR depends_on_task_id IN ({names})",
-                   params)
+        # The big children (events, runs) go first by their own indexes: measured on SQLite, leaving
+        # them to the cascade made each task cost ~5-10 ms instead of ~0.2 ms.
+        for sql in (f"DELETE FROM task_dependencies WHERE task_id IN ({names}) OR depends_on_task_id IN ({names})",
+                    f"DELETE FROM events WHERE task_id IN ({names})",
+                    f"DELETE FROM runs WHERE task_id IN ({names})"):
+            self._exec(sql, params)
         return self._exec(f"DELETE FROM tasks WHERE id IN ({names})", params)
