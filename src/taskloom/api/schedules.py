@@ -19,8 +19,8 @@ from taskloom.api.schemas import RunStatusName
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import FIRING_STATUS
-from taskloom.domain.schedules import iso
 from taskloom.domain.states import RunStatus
+from taskloom.domain.times import iso
 from taskloom.engine import read_models as rm
 from taskloom.engine import schedules as ops
 from taskloom.engine.context import Ctx, Tx, loads

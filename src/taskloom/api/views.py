@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from taskloom.domain.channels import MESSAGE_KINDS, PURPOSE, channel_id, channel_name
 from taskloom.domain.priority import to_runtime
+from taskloom.domain.times import iso
 from taskloom.rows import Row
 
 __all__ = ["to_runtime"]
 
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(float(ts), UTC).isoformat().replace("+00:00", "Z")
 
 
 def js(text: str | None) -> Any:

@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from types import FrameType
 from typing import Any
@@ -40,6 +40,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, CroniterNotAlph
 from dateutil.rrule import rrulestr
 
 from taskloom.domain.errors import InvalidInput
+from taskloom.domain.times import iso as iso  # re-exported: callers use schedules.iso
 
 KINDS = ("cron", "rrule", "once", "event")
 MAX_EXPR = 2000
@@ -364,7 +365,3 @@ def event_matches(pattern: str | None, event_type: str) -> bool:
     return fnmatch.fnmatchcase(event_type, (pattern or "*").strip() or "*")
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(float(ts), UTC).isoformat().replace("+00:00", "Z")

@@ -14,13 +14,13 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from taskloom.domain.priority import from_scale, to_scale
 from taskloom.domain.projections import TERMINAL_NAMES, agent_task_state
 from taskloom.domain.states import TASK_TERMINAL
+from taskloom.domain.times import iso
 from taskloom.engine import channels
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.authorization import check_may_act_on_work
@@ -33,10 +33,6 @@ AGENT_STATES = ("active", "paused", "stopped", "error")
 AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(float(ts), UTC).isoformat().replace("+00:00", "Z")
 
 
 # -- the registry ----------------------------------------------------------------------

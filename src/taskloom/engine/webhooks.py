@@ -44,7 +44,7 @@ from taskloom.config import Settings
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.projections import TERMINAL_NAMES
 from taskloom.domain.retry import retry_delay
-from taskloom.engine.agents import iso
+from taskloom.domain.times import iso
 from taskloom.engine.context import Ctx, loads, new_id
 from taskloom.engine.engine import Service
 from taskloom.engine.observe import webhook_attempt
