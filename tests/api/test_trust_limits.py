@@ -118,7 +118,7 @@ def test_rate_limit_is_off_by_default_and_429_with_retry_after(make_api: ApiFact
     api = make_api(services=False)
     for _ in range(40):
         assert api.get("/api/tasks").status_code == 200
-    limited = make_api(services=False, rate_limit_per_second=1.0, rate_limit_burst=3)
+    limited = make_api(services=False, rate_limit_per_second=0.01, rate_limit_burst=3)  # no refill during the test
     runaway, calm = agent("runaway"), auth("calm", role="admin")
     codes = [limited.get("/api/tasks", headers=runaway).status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3] == 429
