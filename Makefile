@@ -20,7 +20,15 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-bench: $(STAMP)
+# Celery and Procrastinate, the peers bench/run.py measures in the same run, live in their own venv.
+PEERS_VENV := bench/.peers-venv
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
+
+$(PEERS_STAMP): bench/peers-requirements.txt
+	@($(PYTHON) -m venv $(PEERS_VENV) && $(PEERS_VENV)/bin/pip install -q -r bench/peers-requirements.txt \
+	  && touch $(PEERS_STAMP)) || echo "bench: could not install the peers (Celery, Procrastinate): they are skipped"
+
+bench: $(STAMP) $(PEERS_STAMP)
 	-$(PY) bench/run.py $(BENCH_ARGS)
 	-$(PY) bench/backlogs.py
 	-$(PY) bench/dashboard.py

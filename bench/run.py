@@ -42,6 +42,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
+from bench import spy  # noqa: E402
 from tests.acceptance import server as srvmod  # noqa: E402
 
 from taskloom.domain.actors import Actor  # noqa: E402
@@ -249,7 +250,12 @@ async def part_throughput(srv: srvmod.Server, args: argparse.Namespace) -> dict[
         total = args.tasks + args.http_creates
         log(f"  {create_rate:.0f} creates/s over HTTP; draining {total} tasks with {args.agents} agents ...")
         cpu0, own0 = cpu_seconds(srv.proc.pid), time.process_time()
-        result = await drain(c, args.agents)
+        out = Path(args.profile) / f"{srv.database_url.split(':')[0]}-drain-{int(time.time())}.txt" \
+            if args.profile else None
+        with spy.recording(srv.proc.pid, out):
+            result = await drain(c, args.agents)
+        if out is not None and out.exists():
+            log(f"  profile of the server during the drain ({out}):\n" + spy.summarize(out))
         # Where the CPU went: the server process (all its threads) and this load generator.
         result["server_cpu_ms"] = ms((cpu_seconds(srv.proc.pid) - cpu0) / max(1, result["cycles"]))
         result["server_cpu_pct"] = 100 * (cpu_seconds(srv.proc.pid) - cpu0) / result["elapsed"]
@@ -461,6 +467,7 @@ def main() -> None:
     p.add_argument("--history-seq", type=int, default=500, help="sequential claims per history measurement")
     p.add_argument("--pg-url", default=os.environ.get("TASKLOOM_BENCH_POSTGRES_URL")
                    or os.environ.get("TASKLOOM_TEST_POSTGRES_URL") or PG_DEFAULT)
+    p.add_argument("--profile", metavar="DIR", help="record the server with py-spy during each drain into DIR")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.md"))
     args = p.parse_args()
     SERVER_WORKERS["postgres"] = max(1, args.pg_workers)

@@ -107,3 +107,65 @@ def test_twenty_agents_never_share_a_run(served: srvmod.Server) -> None:
                                " WHERE event_type IN ('run.claimed', 'run.completed') GROUP BY event_type")
     assert sorted((e, int(n), int(d)) for e, n, d in events) == [
         ("run.claimed", RUNS, RUNS), ("run.completed", RUNS, RUNS)]
+
+
+BATCH_AGENTS = 20
+BATCH_RUNS = 2000
+BATCH = 25
+
+
+async def _batch_load(srv: srvmod.Server) -> tuple[set[str], list[tuple[str, str, str]], list[str]]:
+    """Tasks made with POST /api/tasks/batch; 20 agents claim-batch 25 at a time and complete-batch them."""
+    admin = srv.auth("creator")
+    created: set[str] = set()
+    claims: list[tuple[str, str, str]] = []
+    problems: list[str] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        for _ in range(BATCH_RUNS // 500):
+            status, body = await _post(session, srv.base_url + "/api/tasks/batch",
+                                       {"tasks": [{"title": "race", "network_channel": CHANNEL}] * 500}, admin)
+            assert status == 201, body
+            created.update(t["id"] for t in body["tasks"])
+
+        async def agent(i: int) -> None:
+            name = f"batcher-{i}"
+            headers = srv.auth(name, kind="agent_session", role="agent")
+            while True:
+                status, body = await _post(session, srv.base_url + "/api/agent/tasks/claim-batch",
+                                           {"network_channel": CHANNEL, "lease_seconds": 120, "max_runs": BATCH},
+                                           headers)
+                if status == 204:
+                    return
+                assert status == 200, body
+                got = body["claims"]
+                assert 1 <= len(got) <= BATCH
+                claims.extend((name, c["run"]["id"], c["task"]["id"]) for c in got)
+                items = [{"run_id": c["run"]["id"], "claim_token": c["claim_token"], "result": {"by": name}}
+                         for c in got]
+                status, body = await _post(session, srv.base_url + "/api/agent/tasks/complete-batch",
+                                           {"items": items}, headers)
+                assert status == 200, body
+                problems.extend(f"{name}: {r}" for r in body["results"] if r["status"] != 200)
+
+        await asyncio.gather(*(agent(i) for i in range(BATCH_AGENTS)))
+    return created, claims, problems
+
+
+@pytest.mark.timeout(180)
+def test_twenty_agents_claiming_in_batches_complete_every_run_once(served: srvmod.Server) -> None:
+    created, claims, problems = asyncio.run(_batch_load(served))
+    assert len(created) == BATCH_RUNS and problems == []
+    assert [r for r, n in collections.Counter(r for _, r, _ in claims).items() if n > 1] == []
+    assert collections.Counter(t for _, _, t in claims) == collections.Counter(created)
+    assert len({a for a, _, _ in claims}) > 1, "the load was not concurrent"
+    url = served.database_url
+    assert dict(srvmod.query(url, "SELECT status, COUNT(*) FROM tasks GROUP BY status")) == {"completed": BATCH_RUNS}
+    per_task = srvmod.query(url, "SELECT task_id, COUNT(*), SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END)"
+                                 " FROM runs GROUP BY task_id")
+    assert {(int(total), int(done)) for _, total, done in per_task} == {(1, 1)}
+    holders = dict(srvmod.query(url, "SELECT id, claimed_by_ref FROM runs"))
+    assert {run_id: a for a, run_id, _ in claims} == holders
+    events = srvmod.query(url, "SELECT event_type, COUNT(*), COUNT(DISTINCT task_id) FROM events"
+                               " WHERE event_type IN ('run.claimed', 'run.completed') GROUP BY event_type")
+    assert sorted((e, int(n), int(d)) for e, n, d in events) == [
+        ("run.claimed", BATCH_RUNS, BATCH_RUNS), ("run.completed", BATCH_RUNS, BATCH_RUNS)]

@@ -1,6 +1,6 @@
 """Crash safety: SIGKILL `taskloom serve` in the middle of claim/complete load, restart it on the same
 database, and check that nothing it acknowledged is lost, nothing completes twice, and the runs it
-was holding come back through lease expiry — on both backends."""
+was holding come back through lease expiry — on both backends. Batch completes are in the load too."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ class Ledger:
     claimed: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # run -> (task, agent, token)
     completed: dict[str, str] = field(default_factory=dict)  # run -> task, complete answered 200
     unknown: int = 0  # requests cut off by the kill: their outcome is unknown
+    batches: int = 0  # complete-batch calls answered 200
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
@@ -93,15 +94,43 @@ async def _load_until_killed(srv: srvmod.Server, ledger: Ledger) -> None:
 
             return cycle
 
+        def batch_agent(i: int) -> Any:
+            name = f"crash-batcher-{i}"
+            headers = srv.auth(name, kind="agent_session", role="agent")
+
+            async def cycle() -> None:
+                status, body = await _post(session, base + "/api/agent/tasks/claim-batch",
+                                           {"network_channel": CHANNEL, "lease_seconds": LEASE, "max_runs": 5},
+                                           headers)
+                if status == 204:
+                    await asyncio.sleep(0.01)
+                    return
+                assert status == 200, body
+                for c in body["claims"]:
+                    ledger.claimed[c["run"]["id"]] = (c["task"]["id"], name, c["claim_token"])
+                await asyncio.sleep(random.uniform(0, 0.05))
+                items = [{"run_id": c["run"]["id"], "claim_token": c["claim_token"], "idempotency_key": c["run"]["id"]}
+                         for c in body["claims"]]
+                status, answer = await _post(session, base + "/api/agent/tasks/complete-batch", {"items": items},
+                                             headers)
+                assert status == 200, answer
+                assert [r["status"] for r in answer["results"]] == [200] * len(items), answer
+                for r in answer["results"]:
+                    ledger.completed[r["run_id"]] = ledger.claimed[r["run_id"]][0]
+                ledger.batches += 1
+
+            return cycle
+
         async def killer() -> None:
             deadline = time.monotonic() + 20
-            while (len(ledger.completed) < 100 or len(ledger.claimed) - len(ledger.completed) < 2) \
-                    and time.monotonic() < deadline:
+            while (len(ledger.completed) < 100 or len(ledger.claimed) - len(ledger.completed) < 2
+                   or ledger.batches < 3) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
             srv.kill()
             stop.set()
 
-        workers = [guarded(create) for _ in range(3)] + [guarded(agent(i)) for i in range(AGENTS)]
+        workers = ([guarded(create) for _ in range(3)] + [guarded(agent(i)) for i in range(AGENTS)]
+                   + [guarded(batch_agent(i)) for i in range(2)])
         await asyncio.gather(killer(), *workers)
 
 
@@ -149,6 +178,7 @@ def test_sigkill_mid_load_loses_nothing(database_url: str, tmp_path: Path) -> No
     assert not srv.alive()
     interrupted = {r: v for r, v in ledger.claimed.items() if r not in ledger.completed}
     assert len(ledger.completed) >= 20 and interrupted, "the kill did not land mid-load"
+    assert ledger.batches >= 1, "no complete-batch was answered before the kill"
 
     srv = srvmod.start(database_url, env=ENV, data_dir=data_dir, secret=srv.secret)
     try:
@@ -156,7 +186,8 @@ def test_sigkill_mid_load_loses_nothing(database_url: str, tmp_path: Path) -> No
         # 1. Every task whose create was answered 201 is there.
         tasks = dict(q("SELECT id, status FROM tasks"))
         assert ledger.created <= set(tasks), f"lost {len(ledger.created - set(tasks))} acknowledged tasks"
-        # 2. Every acknowledged completion is there: the run and its task are completed.
+        # 2. Every acknowledged completion is there, single or batched (all of a batch whose answer
+        #    came back): the run and its task are completed.
         runs = {r[0]: r[1:] for r in q("SELECT id, task_id, status FROM runs")}
         for run_id, task_id in ledger.completed.items():
             assert runs[run_id] == (task_id, "completed"), run_id

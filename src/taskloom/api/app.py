@@ -176,7 +176,7 @@ def _api_families() -> list[Any]:
 
     modules = []
     names = ("runtime", "runs", "observe", "work_queues", "backlogs", "agents", "agent_tasks", "schedules", "dashboard",
-             "keys", "usage", "channels", "supervision", "output", "budgets")
+             "keys", "usage", "channels", "supervision", "output", "budgets", "batches")
     for name in names:
         try:
             module = importlib.import_module(f"taskloom.api.{name}")

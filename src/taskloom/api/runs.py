@@ -61,6 +61,15 @@ def claim_body(claim: run_ops.Claim) -> dict[str, Any]:
     }
 
 
+def claim_filters(body: ClaimNext) -> run_ops.ClaimFilters:
+    return run_ops.ClaimFilters(
+        network_channel=body.network_channel,
+        workspace=body.workspace,
+        capabilities=body.capabilities,
+        min_priority=from_runtime(body.min_priority) if body.min_priority else None,
+    )
+
+
 # -- /api/task-runs ------------------------------------------------------------------
 
 
@@ -138,12 +147,7 @@ async def claim_next(engine: EngineDep, actor: CurrentActor, body: ClaimNext | N
     """Claims the most urgent claimable run matching the filters, waiting up to wait_seconds for one; 204 when none (or
     when the server shuts down). A channel-limited API key claims only from its channels (403 for another)."""
     body = body or ClaimNext()
-    filters = run_ops.ClaimFilters(
-        network_channel=body.network_channel,
-        workspace=body.workspace,
-        capabilities=body.capabilities,
-        min_priority=from_runtime(body.min_priority) if body.min_priority else None,
-    )
+    filters = claim_filters(body)
     claim = await engine.long_poll(actor, lambda: engine.write(
         actor, lambda tx, ctx: run_ops.claim_next(tx, ctx, filters, body.lease_seconds, body.session_id)
     ), body.wait_seconds)

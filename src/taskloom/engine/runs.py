@@ -85,19 +85,9 @@ def _take(tx: Tx, ctx: Ctx, candidate: Row, lease_seconds: float, session_id: st
     return Claim(run=run, task=task, token=token)
 
 
-def claim_next(tx: Tx, ctx: Ctx, filters: ClaimFilters, lease_seconds: float, session_id: str | None) -> Claim | None:
-    """Claim the most urgent, oldest claimable run visible to the caller (a channel-limited
-    API key: from its channels only, tried in order)."""
-    for channel in ctx.actor.claim_channels(filters.network_channel):
-        claim = _claim_next_in(tx, ctx, filters, channel, lease_seconds, session_id)
-        if claim is not None:
-            return claim
-    return None
-
-
-def _claim_next_in(tx: Tx, ctx: Ctx, filters: ClaimFilters, channel: str | None, lease_seconds: float,
-                   session_id: str | None) -> Claim | None:
-    query: Row = {
+def claim_query(ctx: Ctx, filters: ClaimFilters, channel: str | None) -> Row:
+    """What the claim statements filter on: the caller's filters plus who is asking."""
+    return {
         "network_channel": channel,
         "workspace": filters.workspace,
         "capabilities": filters.capabilities,
@@ -106,14 +96,40 @@ def _claim_next_in(tx: Tx, ctx: Ctx, filters: ClaimFilters, channel: str | None,
         "task_ids": filters.task_ids,
         "visible_workspaces": ctx.actor.workspaces,
     }
+
+
+def claim_next(tx: Tx, ctx: Ctx, filters: ClaimFilters, lease_seconds: float, session_id: str | None) -> Claim | None:
+    """Claim the most urgent, oldest claimable run visible to the caller."""
+    claims = claim_many(tx, ctx, filters, 1, lease_seconds, session_id)
+    return claims[0] if claims else None
+
+
+def claim_many(tx: Tx, ctx: Ctx, filters: ClaimFilters, limit: int, lease_seconds: float,
+               session_id: str | None) -> list[Claim]:
+    """Claim up to ``limit`` runs in claim-next order; each claim is exactly what claim-next makes
+    (a channel-limited API key: from its channels only, tried in order)."""
+    claims: list[Claim] = []
+    for channel in ctx.actor.claim_channels(filters.network_channel):
+        claims += _claim_in(tx, ctx, claim_query(ctx, filters, channel), limit - len(claims), lease_seconds,
+                            session_id)
+        if len(claims) >= limit:
+            break
+    return claims
+
+
+def _claim_in(tx: Tx, ctx: Ctx, query: Row, limit: int, lease_seconds: float, session_id: str | None) -> list[Claim]:
+    """A candidate whose task turned out not ready is held and replaced by the next one."""
+    claims: list[Claim] = []
     for _ in range(3):
-        candidate = tx.run_claim_next(ctx.now, query)
-        if candidate is None:
-            return None
-        claim = _take(tx, ctx, candidate, lease_seconds, session_id)
-        if claim is not None:
-            return claim
-    return None
+        want = limit - len(claims)
+        candidates = tx.runs_claim_candidates(ctx.now, query, want)
+        for candidate in candidates:
+            claim = _take(tx, ctx, candidate, lease_seconds, session_id)
+            if claim is not None:
+                claims.append(claim)
+        if len(claims) >= limit or len(candidates) < want:
+            break
+    return claims
 
 
 def load_visible_run(tx: Tx, ctx: Ctx, run_id: str, *, for_update: bool = False) -> Row:
@@ -220,31 +236,38 @@ def heartbeat(tx: Tx, ctx: Ctx, run_id: str, *, lease_seconds: float | None, cla
 
 def complete_run(tx: Tx, ctx: Ctx, run_id: str, *, result: Any, idempotency_key: str | None,
                  claim_token: str | None, usage: Row | None) -> Row:
-    existing = load_visible_run(tx, ctx, run_id, for_update=True)
-    if _repeat(existing, "completed", idempotency_key):
-        return existing
-    run = load_own_live_run(tx, ctx, run_id, claim_token, "complete", existing)
-    changes: Row = {
-        "ended_at": ctx.now,
-        "result": dumps(result),
-        "terminal_key": idempotency_key,
-        "started_at": Coalesce(ctx.now),
-        "last_event_type": "run.completed",
-        "last_activity_at": ctx.now,
-        **_usage_changes(usage),
-    }
-    updated = move_run(tx, run_id, RunStatus.COMPLETED, changes, only_from=RUN_LIVE)
-    assert updated is not None
+    """Complete the caller's live run. The guarded update comes first; only a refused one reads
+    the run, to answer a repeat (same idempotency key) or say why. Every refusal is raised
+    before anything is written, so batches can refuse items one by one."""
+    result_text = dumps(result)
+    run = tx.run_complete(run_id, ctx.now, result=result_text, terminal_key=idempotency_key,
+                          usage=_usage_changes(usage), fence=_fence(ctx, claim_token))
+    if run is None:
+        existing = load_visible_run(tx, ctx, run_id)
+        if _repeat(existing, "completed", idempotency_key):
+            return existing
+        load_own_live_run(tx, ctx, run_id, claim_token, "complete", existing)
+        raise Conflict(f"cannot complete run {run_id} now")  # the fence refused for a reason checked above
     if usage:
-        usage_rollup.record(tx, ctx, updated)
+        usage_rollup.record(tx, ctx, run)
     task = move_task(
         tx, ctx, run["task_id"], TaskStatus.COMPLETED, "run.completed",
-        changes={"closed_at": ctx.now, "result": dumps(result), "blocked_reason": None, "error": None},
+        changes={"closed_at": ctx.now, "result": result_text, "blocked_reason": None, "error": None},
         run_id=run_id, payload={"attempt": run["attempt"]},
     )
     if task is not None:
         refresh_dependents(tx, ctx, task["id"])
-    return updated
+    return run
+
+
+def _fence(ctx: Ctx, claim_token: str | None) -> Row:
+    """The checks that make a terminal update the caller's own: the live run it holds (admins
+    may act on any), with the current claim token if one is given, in a workspace it sees."""
+    return {
+        "holder": None if ctx.actor.is_admin else (ctx.actor.kind, ctx.actor.ref),
+        "claim_token_hash": hash_token(claim_token) if claim_token is not None else None,
+        "visible_workspaces": ctx.actor.workspaces,
+    }
 
 
 def _repeat(run: Row, status: str, idempotency_key: str | None) -> bool:
@@ -376,6 +399,6 @@ def get_run(tx: Tx, ctx: Ctx, run_id: str) -> tuple[Row, Row]:
 
 
 __all__ = [
-    "Claim", "ClaimFilters", "claim_next", "claim_run", "start_run", "heartbeat", "complete_run", "fail_run",
+    "Claim", "ClaimFilters", "claim_next", "claim_many", "claim_run", "start_run", "heartbeat", "complete_run", "fail_run",
     "release_run", "cancel_run", "attach_session", "expire_leases", "get_run", "cancel_open_runs",
 ]

@@ -23,7 +23,8 @@ from taskloom.domain.errors import InvalidInput, Unavailable
 from taskloom.domain.states import RUN_LIVE, sql_list
 from taskloom.storage.base import Storage
 from taskloom.storage.migrations import migration_files, split_statements
-from taskloom.storage.sql import Row, Tx
+from taskloom.storage.named_sql import statement
+from taskloom.storage.sql import Row, Tx, _in_list
 
 T = TypeVar("T")
 log = logging.getLogger("taskloom.postgres")
@@ -64,36 +65,40 @@ class PostgresTx(Tx):
     def _lock_clause(self, for_update: bool) -> str:
         return " FOR UPDATE" if for_update else ""
 
-    def run_claim_next(self, now: float, filters: Row) -> Row | None:
+    def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
+        chosen: list[Row] = []
         skip: list[str] = []
+        keys: set[str] = set()
         for _ in range(20):
-            params: dict[str, Any] = {}
-            where = self._claim_where(now, filters, params)
-            if skip:
-                where += " AND r.id NOT IN (" + ", ".join(f":skip{i}" for i in range(len(skip))) + ")"
-                params.update({f"skip{i}": s for i, s in enumerate(skip)})
-            row = self._one(
-                f"SELECT r.* FROM runs r WHERE {where} ORDER BY r.priority DESC, r.queued_at, r.id"
-                " LIMIT 1 FOR UPDATE SKIP LOCKED",
-                params,
-            )
-            if row is None or row["concurrency_key"] is None:
-                return row
-            # Two transactions could each see the key free; serialise on the key and look again.
-            self._exec("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": row["concurrency_key"]})
-            busy = self._scalar(
-                "SELECT COUNT(*) AS n FROM runs WHERE concurrency_key = :k"
-                f" AND status IN {sql_list(RUN_LIVE)}",
-                {"k": row["concurrency_key"]},
-            )
-            if not busy:
-                return row
-            skip.append(row["id"])
-        return None
+            params, where = self._claim_params(now, filters)
+            refused = " AND r.id NOT IN " + _in_list("skip", skip, params) if skip else ""
+            want = params["limit"] = limit - len(chosen)
+            rows = self._rows(statement("postgres", "claim", filters=where, skip=refused), params)
+            if not rows:
+                return chosen
+            for row in rows:
+                key = row["concurrency_key"]
+                if key is None:
+                    chosen.append(row)
+                elif key not in keys and self._concurrency_key_free(key):
+                    keys.add(key)
+                    chosen.append(row)
+                else:
+                    skip.append(row["id"])
+            if len(chosen) >= limit or len(rows) < want:
+                return chosen
+        return chosen
 
-    def _capability_clause(self, capabilities: list[str] | None, params: dict[str, Any]) -> str:
-        if capabilities is None:
-            return "1 = 1"
+    def _concurrency_key_free(self, key: str) -> bool:
+        # Two transactions could each see the key free: serialise on the key and look again.
+        self._exec("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
+        busy = self._scalar(
+            f"SELECT COUNT(*) AS n FROM runs WHERE concurrency_key = :k AND status IN {sql_list(RUN_LIVE)}",
+            {"k": key},
+        )
+        return not busy
+
+    def _capability_clause(self, capabilities: list[str], params: dict[str, Any]) -> str:
         params["caps"] = json.dumps(list(capabilities))
         return "(r.required_capabilities IS NULL OR r.required_capabilities::jsonb <@ :caps::jsonb)"
 

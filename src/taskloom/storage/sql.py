@@ -15,6 +15,7 @@ from typing import Any
 
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
 from taskloom.rows import Notice, Row
+from taskloom.storage.named_sql import statement
 from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
@@ -359,15 +360,33 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         return {r["task_id"]: r for r in rows}
 
     def run_claim_next(self, now: float, filters: Row) -> Row | None:
-        """The best claimable run, locked for this transaction (the caller then claims it
-        with a guarded update). Dialect-specific: SKIP LOCKED on PostgreSQL, the single
-        writer on SQLite."""
+        """The best claimable run (id, task_id, attempt, concurrency_key), locked for this
+        transaction; the caller then claims it with a guarded update."""
+        rows = self.runs_claim_candidates(now, filters, 1)
+        return rows[0] if rows else None
+
+    def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
+        """Up to ``limit`` claimable runs in claim order, no two sharing a concurrency key.
+        Dialect-specific: SKIP LOCKED on PostgreSQL, the single writer on SQLite."""
         raise NotImplementedError
 
+    def _claim_params(self, now: float, filters: Row) -> tuple[dict[str, Any], str]:
+        """Parameters and the ``filters`` slot of the named claim statements."""
+        params: dict[str, Any] = {"now": now, "assignee": filters.get("assignee") or ""}
+        return params, "".join(" AND " + c for c in self._claim_filter_clauses(filters, params))
+
     def _claim_where(self, now: float, filters: Row, params: dict[str, Any]) -> str:
+        """The whole claimability condition on ``runs r`` (for queries that are not named yet)."""
         params["now"] = now
+        params["assignee"] = filters.get("assignee") or ""
         clauses = ["r.status = 'queued'", "r.held = 0", "r.available_at <= :now",
-                   "(r.deadline IS NULL OR r.deadline > :now)"]
+                   "(r.deadline IS NULL OR r.deadline > :now)", "(r.assignee IS NULL OR r.assignee = :assignee)",
+                   "(r.concurrency_key IS NULL OR NOT EXISTS (SELECT 1 FROM runs a WHERE a.concurrency_key ="
+                   f" r.concurrency_key AND a.status IN {_LIVE}))"]
+        return " AND ".join(clauses + self._claim_filter_clauses(filters, params))
+
+    def _claim_filter_clauses(self, filters: Row, params: dict[str, Any]) -> list[str]:
+        clauses = []
         if filters.get("network_channel") is not None:
             params["channel"] = filters["network_channel"]
             clauses.append("r.network_channel = :channel")
@@ -382,27 +401,38 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
         if filters.get("min_priority") is not None:
             params["minp"] = filters["min_priority"]
             clauses.append("r.priority >= :minp")
-        params["assignee"] = filters.get("assignee") or ""
-        clauses.append("(r.assignee IS NULL OR r.assignee = :assignee)")
         if filters.get("task_ids") is not None:
             clauses.append("r.task_id IN " + _in_list("ct", list(filters["task_ids"]) or [""], params))
-        clauses.append(self._capability_clause(filters.get("capabilities"), params))
-        clauses.append(
-            "(r.concurrency_key IS NULL OR NOT EXISTS (SELECT 1 FROM runs a WHERE a.concurrency_key ="
-            f" r.concurrency_key AND a.status IN {_LIVE}))"
-        )
-        return " AND ".join(clauses)
+        if filters.get("capabilities") is not None:
+            clauses.append(self._capability_clause(filters["capabilities"], params))
+        return clauses
 
-    def _capability_clause(self, capabilities: list[str] | None, params: dict[str, Any]) -> str:
+    def _capability_clause(self, capabilities: list[str], params: dict[str, Any]) -> str:
         raise NotImplementedError
 
+    def run_complete(self, run_id: str, now: float, *, result: str | None, terminal_key: str | None,
+                     usage: Row, fence: Row) -> Row | None:
+        """Complete a live run in one guarded update (named statement ``complete``). ``fence``
+        narrows it to the caller's own run: ``holder`` (kind, ref), ``claim_token_hash``,
+        ``visible_workspaces``; ``usage`` sets the reported usage columns (running totals).
+        None when refused (the caller reads the run to say why)."""
+        params: dict[str, Any] = {"id": run_id, "now": now, "result": result, "terminal_key": terminal_key}
+        sets = ", " + set_clause(usage, params, RUN_COLUMNS, "runs") if usage else ""
+        clauses = []
+        if fence.get("holder") is not None:
+            params["holder_kind"], params["holder_ref"] = fence["holder"]
+            clauses.append("claimed_by_kind = :holder_kind AND claimed_by_ref = :holder_ref")
+        if fence.get("claim_token_hash") is not None:
+            params["token_hash"] = fence["claim_token_hash"]
+            clauses.append("claim_token_hash = :token_hash")
+        if fence.get("visible_workspaces") is not None:
+            clauses.append("(workspace_id IS NULL OR workspace_id IN "
+                           + _in_list("fw", list(fence["visible_workspaces"]) or [""], params) + ")")
+        sql = statement(self.dialect, "complete", usage=sets, fence="".join(" AND " + c for c in clauses))
+        return self._one(sql, params)
+
     def runs_lease_expired(self, now: float, limit: int = 200) -> list[Row]:
-        return self._rows(
-            f"SELECT * FROM runs WHERE status IN {_LIVE} AND"
-            " (lease_until < :now OR (timeout_at IS NOT NULL AND timeout_at < :now))"
-            " ORDER BY lease_until LIMIT :limit",
-            {"now": now, "limit": limit},
-        )
+        return self._rows(statement(self.dialect, "rescue"), {"now": now, "limit": limit})
 
     def runs_past_deadline(self, now: float, limit: int = 200) -> list[Row]:
         return self._rows(

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from taskloom.domain.errors import InvalidInput
 from taskloom.storage.base import Storage
 from taskloom.storage.migrations import migration_files, split_statements
+from taskloom.storage.named_sql import statement
 from taskloom.storage.sql import Row, Tx
 
 T = TypeVar("T")
@@ -42,17 +43,16 @@ class SqliteTx(Tx):
     def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
         self.conn.executemany(sql, [_storable(r) for r in rows])
 
-    def run_claim_next(self, now: float, filters: Row) -> Row | None:
-        # The single writer thread makes select-then-update atomic.
-        params: dict[str, Any] = {}
-        where = self._claim_where(now, filters, params)
-        order = "r.priority DESC, r.queued_at, r.id"
+    def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
+        # The single writer thread makes select-then-update atomic. Runs selected together
+        # were all checked against the same claimed set: keep one per concurrency key.
+        params, where = self._claim_params(now, filters)
+        params["limit"] = limit
         index = "INDEXED BY runs_claimable_channel" if filters.get("network_channel") is not None else ""
-        return self._one(f"SELECT r.* FROM runs r {index} WHERE {where} ORDER BY {order} LIMIT 1", params)
+        rows = self._rows(statement("sqlite", "claim", index=index, filters=where), params)
+        return rows if limit == 1 else _one_per_key(rows)
 
-    def _capability_clause(self, capabilities: list[str] | None, params: dict[str, Any]) -> str:
-        if capabilities is None:
-            return "1 = 1"
+    def _capability_clause(self, capabilities: list[str], params: dict[str, Any]) -> str:
         caps = "(" + ", ".join(f":cap{i}" for i in range(len(capabilities))) + ")" if capabilities else "('')"
         for i, c in enumerate(capabilities):
             params[f"cap{i}"] = c
@@ -69,6 +69,19 @@ def _storable(params: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str) and "\x00" in value:
             raise InvalidInput("invalid value: a string cannot contain NUL (0x00) characters")
     return params
+
+
+def _one_per_key(rows: list[Row]) -> list[Row]:
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        key = row["concurrency_key"]
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(row)
+    return out
 
 
 def _path_from_url(url: str) -> str:
