@@ -73,6 +73,11 @@ EXPECTED: dict[tuple[str, str], tuple[Any, Any, Any]] = {
     ("GET", "/api/task-runs/{run_id}/messages"): (404, "read", "read"),
     ("GET", "/api/task-runs/{run_id}/output"): (404, "read", "read"),
     ("POST", "/api/agent/tasks/claim-next"): ("ok", "ok", "ok"),
+    # batches: 200 for the batch, each item refused on its own as its single call (tests/api/test_batches.py)
+    ("POST", "/api/agent/tasks/claim-batch"): ("ok", "ok", "ok"),
+    ("POST", "/api/agent/tasks/complete-batch"): ("ok", "ok", "ok"),
+    ("POST", "/api/agent/tasks/fail-batch"): ("ok", "ok", "ok"),
+    ("POST", "/api/tasks/batch"): ("ok", "ok", "ok"),
     ("POST", "/api/agent/tasks/{run_id}/heartbeat"): (404, 403, 403),
     ("POST", "/api/agent/tasks/{run_id}/complete"): (404, 403, 403),
     ("POST", "/api/agent/tasks/{run_id}/fail"): (404, 403, 403),
