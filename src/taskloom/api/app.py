@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from taskloom import __version__
 from taskloom.api.deps import JSONResponse
 from taskloom.api.docs import install_docs
+from taskloom.api.fast_path import FastPath
 from taskloom.api.limits import RateLimit, RequestGuard
 from taskloom.api.observability import install_observability
 from taskloom.api.openapi import COMMON_ERRORS, allowed_methods, install_openapi
@@ -150,6 +151,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
     for module in families:
         app.include_router(module.router, responses=COMMON_ERRORS)  # every error status, in one place
     mcp = mcp_http.mount(app, engine, settings)
+    app.add_middleware(FastPath, fastapi_app=app)  # the hot routes without the router walk (api/fast_path.py)
     app.add_middleware(RequestGuard, limit=settings.max_body_bytes)  # body size, JSON numbers (api/limits.py)
     if settings.rate_limit_per_second > 0:
         app.add_middleware(RateLimit, per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
