@@ -459,8 +459,13 @@ async def part_batch(srv: srvmod.Server, args: argparse.Namespace) -> dict[str, 
 
         cpu0 = cpu_seconds(srv.proc.pid)
         t0 = time.perf_counter()
-        await asyncio.gather(*(agent(h) for h in c.agents))
+        out = Path(args.profile) / f"{srv.database_url.split(':')[0]}-batch-{int(time.time())}.txt" \
+            if args.profile else None
+        with spy.recording(srv.proc.pid, out):
+            await asyncio.gather(*(agent(h) for h in c.agents))
         elapsed = time.perf_counter() - t0
+        if out is not None and out.exists():
+            log(f"  profile of the server during the batch drain ({out}):\n" + spy.summarize(out))
         cpu_us = 1e6 * (cpu_seconds(srv.proc.pid) - cpu0) / max(1, done)
     if done != calls * per_create:
         raise RuntimeError(f"batch drain finished {done} of {calls * per_create} tasks")
