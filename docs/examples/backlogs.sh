@@ -27,7 +27,7 @@ curl "$TASKLOOM_URL/api/backlogs/$MARKETING" -H "$ADMIN"
 curl "$TASKLOOM_URL/api/backlogs/$MARKETING?status=queued" -H "$ADMIN"
 
 echo "== the agent claims its next task through the runtime API: priority 3 comes before 5"
-curl -X POST "$TASKLOOM_URL/api/agent/tasks/claim-next" -H "$AGENT" -H "$JSON" -d '{}' | grep -q "\"id\":\"$POSTS\""
+curl -X POST "$TASKLOOM_URL/api/agent/tasks/claim-next" -H "$AGENT" -H "$JSON" -d '{}' | grep -q "\"identifier\":\"$POSTS\""
 curl "$TASKLOOM_URL/api/backlogs/$MARKETING?status=in_progress" -H "$ADMIN"
 
 echo "== mark it complete with a result"

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import jwt
@@ -71,7 +72,7 @@ def test_taskloom_work_exit_codes_timeout_and_lease(tmp_path: Path) -> None:
 
         ok = boss.get_task(made["ok"].id)
         assert ok.status == "completed" and ok.result["double"] == 4 and ok.result["task"] == ok.id
-        assert ok.result["run"].startswith("run_")
+        assert uuid.UUID(ok.result["run"])  # run ids are UUIDs
 
         failed = boss.get_task(made["fail"].id)
         assert failed.status == "failed" and failed.error is not None

@@ -202,7 +202,7 @@ def test_concurrent_creates_through_the_engine(api: Api) -> None:
     async def burst() -> list[str]:
         ops = [api.engine.write(SYSTEM, lambda tx, ctx, i=i: backlog_ops.create(
             tx, ctx, f"agent-{i % 3}", title=f"t{i}", description="", priority=5)) for i in range(60)]
-        return [t["id"] for t in await asyncio.gather(*ops)]
+        return [t["identifier"] for t in await asyncio.gather(*ops)]
 
     ids = api.client.portal.call(burst)  # type: ignore[attr-defined]
     assert len(set(ids)) == 60

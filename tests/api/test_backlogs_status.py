@@ -52,7 +52,7 @@ def test_claim_next_moves_it_to_in_progress_and_complete(api: Api) -> None:
     add(api, "Draft FAQ responses")
     assert claim(api, "someone-else") is None  # reserved for its agent
     c = claim(api)
-    assert c is not None and c["task"]["id"] == "SUP-001"
+    assert c is not None and c["task"]["identifier"] == "SUP-001"
     task = get(api, "SUP-001")
     assert task["status"] == "in_progress" and task["started"] is not None and task["completed"] is None
     r = api.post(f"/api/agent/tasks/{c['run']['id']}/complete", {"result": "12 answers drafted"}, headers=agent(AGENT))
@@ -212,7 +212,7 @@ def test_priority_change_reorders_claims(api: Api) -> None:
     add(api, "second", priority=5)
     patch(api, "SUP-002", {"priority": 1})
     c = claim(api)
-    assert c is not None and c["task"]["id"] == "SUP-002"
+    assert c is not None and c["task"]["identifier"] == "SUP-002"
 
 
 def test_who_may_patch(api: Api) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,7 @@ def test_add_task_fields_and_defaults(api: Api) -> None:
     deadline = future()
     t = add(api, q["id"], "Investigate login timeout on mobile", priority=4, payload={"ticketId": "T-4821"},
             deadline=deadline)
-    assert t["id"].startswith("wt_") and t["queueId"] == q["id"]
+    assert uuid.UUID(t["id"]) and t["queueId"] == q["id"]
     assert t["name"] == "Investigate login timeout on mobile" and t["priority"] == 4
     assert t["payload"] == {"ticketId": "T-4821"} and t["status"] == "pending" and t["agentId"] is None
     assert datetime.fromisoformat(t["deadline"]) == datetime.fromisoformat(deadline)
@@ -219,7 +220,7 @@ def test_dequeue_assigns_to_agent(api: Api) -> None:
     got = dequeue(api, q["id"], "triage-agent")
     assert got is not None and got["id"] == t["id"] and got["status"] == "assigned"
     assert got["agentId"] == "triage-agent" and got["payload"] == {"k": 1}
-    assert got["runId"].startswith("run_") and got["leaseExpiresAt"] and got["claimToken"].startswith("ct_")
+    assert uuid.UUID(got["runId"]) and got["leaseExpiresAt"] and got["claimToken"].startswith("ct_")
     listed = tasks(api, q["id"], "assigned")
     assert [x["agentId"] for x in listed] == ["triage-agent"] and "claimToken" not in listed[0]
     # A dispatcher (member/admin) may dequeue for a named agent; agents only for themselves.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from typing import Any
 
 import psycopg
 
@@ -71,3 +72,14 @@ def test_migration_0008_converts_existing_data(database_url: str) -> None:
     assert run["channel_activity_at"] == T0 + 2 and run["model"] is None
     assert [(g["agent"], g["day"], g["channel"], g["input_tokens"], g["runs"]) for g in groups] == [
         ("bot", time.strftime("%Y-%m-%d", time.gmtime(T0)), "alpha", 120, 1)]
+
+
+def test_old_ids_keep_working(database_url: str, make_api: Any) -> None:
+    """Ids are not rewritten: a ``task_<hex>`` id from before stays valid beside its identifier."""
+    _before_0008(database_url)
+    api = make_api(services=False)
+    for ref in ("task_old", "TL-1"):
+        r = api.get(f"/api/tasks/{ref}")
+        assert r.status_code == 200, r.text
+        assert r.json()["task"]["task"]["id"] == "task_old"
+    assert api.get("/api/task-runs/run_old").json()["run"]["run"]["coordination_channel_id"] == "cc_run_old"

@@ -19,6 +19,7 @@ from taskloom.api.limits import RateLimit, RequestGuard
 from taskloom.api.observability import install_observability
 from taskloom.api.openapi import COMMON_ERRORS, allowed_methods, install_openapi
 from taskloom.api.shutdown import drain_on_signal
+from taskloom.api.task_refs import TaskRefs
 from taskloom.clock import Clock
 from taskloom.config import Settings
 from taskloom.domain.errors import TaskloomError
@@ -152,6 +153,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
         app.include_router(module.router, responses=COMMON_ERRORS)  # every error status, in one place
     mcp = mcp_http.mount(app, engine, settings)
     app.add_middleware(FastPath, fastapi_app=app)  # the hot routes without the router walk (api/fast_path.py)
+    app.add_middleware(TaskRefs)  # {task_id} paths also take identifiers (TL-42): swapped for ids before routing
     app.add_middleware(RequestGuard, limit=settings.max_body_bytes)  # body size, JSON numbers (api/limits.py)
     if settings.rate_limit_per_second > 0:
         app.add_middleware(RateLimit, per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)

@@ -3,8 +3,8 @@
 A backlog task is a core task owned by the agent (owner ``agent_session:<agent_id>``),
 so its runs are reserved for that agent: the agent takes it with
 ``/api/agent/tasks/claim-next`` and the backlog shows it in_progress. Its backlog
-id (``MKT-001``) is both the core ``id`` and ``identifier``, so
-``GET /api/tasks/MKT-001`` finds it too.
+id (``MKT-001``) is the core ``identifier`` (the core ``id`` is a UUID), and every
+``{task_id}`` path takes identifiers, so ``GET /api/tasks/MKT-001`` finds it too.
 
 Status changes asked for through PATCH go through the run machinery, so the
 other APIs keep seeing a consistent task: starting it holds its run for the
@@ -163,7 +163,7 @@ def create(tx: Tx, ctx: Ctx, agent_id: str, *, title: str, description: str, pri
         task_id = format_id(prefix, tx.counter_next(counter_name(agent_id)))
     spec = task_ops.TaskSpec(
         title=title, description=description, priority=bs.to_rank(priority), owner_kind=AGENT_KIND,
-        owner_ref=agent_id, task_id=task_id, identifier=task_id, source=SOURCE,
+        owner_ref=agent_id, identifier=task_id, source=SOURCE,
     )
     task, _ = task_ops.create_task(tx, ctx, spec)
     return task

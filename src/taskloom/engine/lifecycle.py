@@ -8,7 +8,8 @@ from typing import Any
 
 from taskloom.domain.retry import retry_delay
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, TASK_TERMINAL, BlockedReason, RunStatus, TaskStatus, ordered
-from taskloom.engine.context import Ctx, new_id, record
+from taskloom.domain.task_ids import new_uuid
+from taskloom.engine.context import Ctx, record
 from taskloom.engine.transitions import move_run, move_task
 from taskloom.storage.sql import Row, Tx
 
@@ -60,7 +61,7 @@ def new_run_row(ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: str | None
     """The row of the task's next attempt, queued now (+ ``delay``), copying what claims filter on."""
     attempt = int(task["attempts"]) + 1
     return {
-        "id": new_id("run"),
+        "id": new_uuid(),
         "task_id": task["id"],
         "attempt": attempt,
         "status": RunStatus.QUEUED.value,

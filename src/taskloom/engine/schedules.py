@@ -20,7 +20,6 @@ the run). Rules the API reference documents:
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,7 +120,7 @@ def create(tx: Tx, ctx: Ctx, spec: ScheduleSpec, checked: CheckedSchedule) -> tu
         title=spec.title, description=spec.description, priority=rank_of(spec.priority), metadata=spec.payload,
         max_attempts=spec.max_retries + 1, start=False, network_channel=route_of(spec.queue, spec.payload),
         backoff_strategy=spec.backoff_strategy, backoff_seconds=spec.backoff_seconds, dedupe_key=spec.dedupe_key,
-        concurrency_key=spec.concurrency_key, task_id=str(uuid.uuid4()), source="schedule",
+        concurrency_key=spec.concurrency_key, source="schedule",
         ext={"queue": spec.queue},
     ))
     row: Row = {

@@ -7,7 +7,8 @@ from typing import Any
 
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from taskloom.domain.states import TASK_TERMINAL, TaskStatus
-from taskloom.engine.context import Ctx, dumps, load_visible_task, new_id, record
+from taskloom.domain.task_ids import looks_like_identifier, new_uuid
+from taskloom.engine.context import Ctx, dumps, load_visible_task, record
 from taskloom.engine.lifecycle import (
     LIVE,
     assignee_of,
@@ -46,10 +47,20 @@ class TaskSpec:
     concurrency_key: str | None = None
     required_capabilities: list[str] | None = None
     task_id: str | None = None
-    id_prefix: str = "task"
     identifier: str | None = None
     source: str = "runtime"
     ext: Any = None
+
+
+def id_of_identifier(tx: Tx, ctx: Ctx, identifier: str) -> str | None:
+    """The id of the visible task with this identifier, if any."""
+    task = tx.task_get_by_identifier(identifier)
+    return task["id"] if task is not None and ctx.actor.sees_workspace(task["workspace_id"]) else None
+
+
+def task_ref(tx: Tx, ctx: Ctx, ref: str) -> str:
+    """A task id given in a body as an id or as an identifier: the id."""
+    return (id_of_identifier(tx, ctx, ref) or ref) if looks_like_identifier(ref) else ref
 
 
 def create_task(tx: Tx, ctx: Ctx, spec: TaskSpec) -> tuple[Row, Row | None]:
@@ -64,10 +75,12 @@ def create_task(tx: Tx, ctx: Ctx, spec: TaskSpec) -> tuple[Row, Row | None]:
     if not ctx.actor.sees_workspace(spec.workspace_id):
         raise Forbidden(f"you may not create tasks in workspace {spec.workspace_id}")
     if spec.parent_task_id is not None:
+        spec.parent_task_id = task_ref(tx, ctx, spec.parent_task_id)
         load_visible_task(tx, ctx, spec.parent_task_id)
+    spec.dependencies = [task_ref(tx, ctx, d) for d in spec.dependencies]
     for dep in spec.dependencies:
         load_visible_task(tx, ctx, dep)
-    task_id = spec.task_id or new_id(spec.id_prefix)
+    task_id = spec.task_id or new_uuid()
     if tx.task_get(task_id) is not None:
         raise Conflict(f"task {task_id} already exists")
     identifier = spec.identifier or f"TL-{tx.task_identifier_next()}"
@@ -253,6 +266,7 @@ def delete(tx: Tx, ctx: Ctx, task_id: str) -> None:
 
 def add_dependency(tx: Tx, ctx: Ctx, task_id: str, depends_on: str, kind: str = "blocks") -> Row:
     task = load_visible_task(tx, ctx, task_id)
+    depends_on = task_ref(tx, ctx, depends_on)
     load_visible_task(tx, ctx, depends_on)
     if task_id == depends_on:
         raise Unprocessable(f"dependency cycle: {task_id} -> {task_id}")

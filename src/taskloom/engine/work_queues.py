@@ -132,7 +132,6 @@ def add_task(tx: Tx, ctx: Ctx, queue_id: str, *, name: str, priority: int, paylo
         max_attempts=max_attempts,
         network_channel=queue_id,
         deadline=deadline,
-        id_prefix="wt",
         source=SOURCE,
     )
     task, _ = create_task(tx, ctx, spec)
