@@ -61,7 +61,8 @@ def test_schemathesis_finds_nothing(fuzz_server: Server, tmp_path: Path) -> None
         "-H", f"Authorization: Bearer {fuzz_server.token('fuzz-admin', role='admin')}",
         "--checks", "all", "--exclude-checks", EXCLUDED,
         "--seed", SEED, "--generation-deterministic", "--workers", "1",
-        "--max-time", seconds, "--max-examples", "25", "--request-timeout", "15",
+        # Above the longest long-poll (wait_seconds ≤ 30): a claim that waits its full term is an answer, not a hang.
+        "--max-time", seconds, "--max-examples", "25", "--request-timeout", "45", "--max-response-time", "40",
         "--suppress-health-check", "all", "--no-color",
     ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=int(seconds) + 240,
