@@ -429,7 +429,11 @@ class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKey
             clauses.append("(workspace_id IS NULL OR workspace_id IN "
                            + _in_list("fw", list(fence["visible_workspaces"]) or [""], params) + ")")
         sql = statement(self.dialect, "complete", usage=sets, fence="".join(" AND " + c for c in clauses))
-        return self._one(sql, params)
+        row = self._one(sql, params)
+        if row is not None:
+            # A status change like any other: metrics and logs read run_transitions after commit.
+            self.run_transitions.append(row)
+        return row
 
     def runs_lease_expired(self, now: float, limit: int = 200) -> list[Row]:
         return self._rows(statement(self.dialect, "rescue"), {"now": now, "limit": limit})
