@@ -88,6 +88,9 @@ def _results(outcomes: list[batches.Outcome]) -> dict[str, Any]:
              responses={204: {"description": "Nothing claimable (after waiting up to wait_seconds)"}},
              summary="Claim up to max_runs task runs at once, in claim-next order")
 async def claim_batch(engine: EngineDep, actor: CurrentActor, body: ClaimBatch | None = None) -> Response:
+    """Claim up to `max_runs` runs in claim-next's order, long-polling up to `wait_seconds` for the first.
+
+    200 with each claim (claim token shown once), 204 when nothing is claimable; 400 for bad filters."""
     body = body or ClaimBatch()
     filters = claim_filters(body)
 
@@ -105,6 +108,9 @@ async def claim_batch(engine: EngineDep, actor: CurrentActor, body: ClaimBatch |
 @router.post("/api/agent/tasks/complete-batch", response_model=ResultsEnvelope,
              summary="Complete many claimed task runs; each item is applied or refused on its own")
 async def complete_batch(body: CompleteBatch, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Complete up to 500 held runs; each item is applied or refused on its own.
+
+    Per item 200, 403 (not yours), 404 (unknown) or 409 (stale claim); 400 when the batch shape is wrong."""
     items = [batches.Finish(run_id=i.run_id, claim_token=i.claim_token, idempotency_key=i.idempotency_key,
                             usage=usage_of(i), result=i.result) for i in body.items]
     return ok(_results(await engine.write(actor, lambda tx, ctx: batches.complete_many(tx, ctx, items))))
@@ -113,6 +119,9 @@ async def complete_batch(body: CompleteBatch, engine: EngineDep, actor: CurrentA
 @router.post("/api/agent/tasks/fail-batch", response_model=ResultsEnvelope,
              summary="Fail many claimed task runs; each item is applied or refused on its own")
 async def fail_batch(body: FailBatch, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Fail up to 500 held runs (retried while attempts remain, unless `retryable` is false).
+
+    Per item 200, 403, 404 or 409; 400 when the batch shape is wrong."""
     items = [batches.Finish(run_id=i.run_id, claim_token=i.claim_token, idempotency_key=i.idempotency_key,
                             usage=usage_of(i), error=i.error, retryable=i.retryable) for i in body.items]
     return ok(_results(await engine.write(actor, lambda tx, ctx: batches.fail_many(tx, ctx, items))))
@@ -121,6 +130,9 @@ async def fail_batch(body: FailBatch, engine: EngineDep, actor: CurrentActor) ->
 @router.post("/api/tasks/batch", status_code=201, response_model=CreatedTasksEnvelope, tags=["tasks"],
              summary="Create many tasks at once: all or nothing")
 async def create_tasks(body: TaskBatch, engine: EngineDep, actor: CurrentActor) -> Response:
+    """Create 1 to 1,000 tasks in one transaction, all or nothing.
+
+    201 with the tasks; 400 naming the index and field of the first bad item, and nothing is created."""
     specs = [spec_from(t, actor) for t in body.tasks]
     tasks = await engine.write(actor, lambda tx, ctx: batches.create_many(tx, ctx, specs))
     return ok({"tasks": [views.task_record(t) for t in tasks]}, 201)
