@@ -50,7 +50,7 @@ from taskloom.domain.backlog_ids import format_id  # noqa: E402
 from taskloom.engine import backlogs as backlog_ops  # noqa: E402
 from taskloom.engine.context import Ctx  # noqa: E402
 from taskloom.storage import open_storage  # noqa: E402
-from taskloom.storage.sql import Tx  # noqa: E402
+from taskloom.storage.protocols import Tx  # noqa: E402
 
 TARGET_MS = 100.0
 SECRET = "bench-backlogs-secret-0123456789-0123456789"

@@ -35,7 +35,7 @@ from bench.usage import pct  # noqa: E402
 from tests.acceptance import server as srvmod  # noqa: E402
 
 from taskloom.storage import open_storage  # noqa: E402
-from taskloom.storage.sql import Tx  # noqa: E402
+from taskloom.storage.protocols import Tx  # noqa: E402
 
 TARGET_MS = 250.0
 OPTIONS = {

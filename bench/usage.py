@@ -39,7 +39,7 @@ from taskloom.domain.actors import SYSTEM  # noqa: E402
 from taskloom.engine import usage as usage_ops  # noqa: E402
 from taskloom.engine.context import Ctx  # noqa: E402
 from taskloom.storage import open_storage  # noqa: E402
-from taskloom.storage.sql import Tx  # noqa: E402
+from taskloom.storage.protocols import Tx  # noqa: E402
 
 TARGET_MS = 100.0
 MODELS = ("opus", "sonnet", "haiku", "gpt-large", "gpt-small", "local-8b")

@@ -13,7 +13,7 @@ from taskloom.engine.engine import Engine
 from taskloom.engine.schedules import carry_firing
 from taskloom.engine.webhooks import outbox_hook
 from taskloom.storage import open_storage
-from taskloom.storage.sql import Tx
+from taskloom.storage.protocols import Tx
 
 T = TypeVar("T")
 BOSS = Actor("human", "boss", "admin")

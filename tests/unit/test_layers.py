@@ -38,3 +38,14 @@ def test_api_modules_call_engine_functions_not_queries() -> None:
     offenders = sorted(str(p.relative_to(SRC)) for p in _front_modules() if query_call.search(p.read_text()))
     assert set(offenders) <= STILL_READING_TX, f"move these reads under engine/: {set(offenders) - STILL_READING_TX}"
     assert set(offenders) == STILL_READING_TX, "a module moved its reads: drop it from STILL_READING_TX"
+
+
+# What the engine may use of storage: the protocols it types against, the Storage interface
+# (engine.py runs operations in its transactions) and the migration list (readiness).
+ENGINE_STORAGE_IMPORTS = {"taskloom.storage.protocols", "taskloom.storage.base", "taskloom.storage.migrations"}
+
+
+def test_engine_types_against_the_storage_protocols_not_the_backends() -> None:
+    offenders = {str(p.relative_to(SRC)): sorted(bad) for p in sorted(SRC.glob("engine/*.py"))
+                 if (bad := {m for m in _imports(p) if m.startswith("taskloom.storage")} - ENGINE_STORAGE_IMPORTS)}
+    assert not offenders, f"the engine depends on storage/protocols.py, not on SQL or a backend: {offenders}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from taskloom.engine.context import Ctx
     from taskloom.engine.engine import Engine
-    from taskloom.storage.sql import Tx
+    from taskloom.storage.protocols import Tx
 
 T = TypeVar("T")
 

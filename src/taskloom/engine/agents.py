@@ -27,7 +27,8 @@ from taskloom.engine.authorization import check_may_act_on_work
 from taskloom.engine.context import Ctx, dumps, load_visible_task, loads
 from taskloom.engine.lifecycle import LIVE
 from taskloom.engine.runs import load_own_live_run, load_visible_run, not_live_reason
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 AGENT_STATES = ("active", "paused", "stopped", "error")
 AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")

@@ -13,7 +13,8 @@ from typing import Any
 from taskloom.domain.actors import ACTOR_KINDS, ROLES, Actor
 from taskloom.domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from taskloom.engine.context import Ctx, dumps, hash_token, loads, new_id
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 KEY_PREFIX = "tlk_"
 TOUCH_INTERVAL = 60.0  # last_used_at is written at most once a minute per key

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from taskloom.domain.actors import Actor
 from taskloom.domain.errors import Forbidden
-from taskloom.storage.sql import Row
+from taskloom.rows import Row
 
 
 def is_person(actor: Actor) -> bool:

@@ -25,7 +25,8 @@ from taskloom.engine import tasks as task_ops
 from taskloom.engine.context import Ctx, dumps, loads
 from taskloom.engine.lifecycle import LIVE, enqueue_run, refresh, refresh_dependents, released_run_changes
 from taskloom.engine.transitions import move_run, move_task
-from taskloom.storage.sql import Coalesce, Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Coalesce, Tx
 
 AGENT_KIND = "agent_session"
 SOURCE = "backlog"

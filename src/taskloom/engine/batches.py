@@ -20,7 +20,8 @@ from taskloom.domain.errors import Forbidden, InvalidInput, TaskloomError
 from taskloom.engine import runs as run_ops
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.context import Ctx
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 MAX_CLAIMS = 500
 MAX_ITEMS = 500

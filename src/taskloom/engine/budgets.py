@@ -14,7 +14,8 @@ from typing import Any
 
 from taskloom.domain.errors import InvalidInput, NotFound
 from taskloom.engine.context import Ctx
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 SCOPES = ("workspace", "agent", "channel")
 PERIODS = ("day", "month", "total")

@@ -17,7 +17,8 @@ from taskloom.engine.context import Ctx, new_id, record
 from taskloom.engine.lifecycle import LIVE
 from taskloom.engine.runs import load_visible_run
 from taskloom.engine.transitions import move_run
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 
 def is_claimer(ctx: Ctx, run: Row) -> bool:

@@ -14,7 +14,8 @@ import orjson
 from taskloom.domain.actors import Actor
 from taskloom.domain.errors import InvalidInput, NotFound
 from taskloom.domain.states import IllegalTransition
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 # Engine operations take (tx, ctx). ``Tx`` is re-exported so the API can name the type of a
 # transaction it hands to engine functions without importing storage.

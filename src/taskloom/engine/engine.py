@@ -17,7 +17,7 @@ from taskloom.domain.actors import SYSTEM, Actor
 from taskloom.domain.errors import Unavailable
 from taskloom.engine.context import Ctx, EventHook
 from taskloom.storage.base import RUNS_CHANGED, Storage
-from taskloom.storage.sql import Tx
+from taskloom.storage.protocols import Tx
 
 T = TypeVar("T")
 WORK_NOTICES = (RUNS_CHANGED, ("*", "*"))  # what wakes a long-polling claim

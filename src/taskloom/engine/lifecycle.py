@@ -11,7 +11,8 @@ from taskloom.domain.states import RUN_LIVE, RUN_OPEN, TASK_TERMINAL, BlockedRea
 from taskloom.domain.task_ids import new_uuid
 from taskloom.engine.context import Ctx, record
 from taskloom.engine.transitions import move_run, move_task
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 LIVE = ordered(RUN_LIVE)
 OPEN = ordered(RUN_OPEN)

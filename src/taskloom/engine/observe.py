@@ -9,7 +9,8 @@ from typing import Any
 from taskloom.engine.context import Ctx
 from taskloom.engine.engine import Engine
 from taskloom.metrics import Metrics, run_outcome
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 log = logging.getLogger("taskloom.background")
 SCHEDULE_OUTCOMES = {"schedule.deduped": "deduped", "schedule.queued_behind": "queued_behind",

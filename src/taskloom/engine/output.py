@@ -13,7 +13,8 @@ from taskloom.domain.states import RUN_TERMINAL
 from taskloom.engine.context import Ctx, record
 from taskloom.engine.lifecycle import LIVE
 from taskloom.engine.runs import load_own_live_run, load_visible_run
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 MAX_CHUNK_BYTES = 64 * 1024
 MAX_RUN_BYTES = 10 * 1024 * 1024

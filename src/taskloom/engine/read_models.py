@@ -13,7 +13,7 @@ from taskloom.engine.context import Ctx, load_visible_task
 from taskloom.engine.output import OUTPUT_EVENT
 from taskloom.engine.runs import get_run
 from taskloom.rows import Row
-from taskloom.storage.sql import Tx
+from taskloom.storage.protocols import Tx
 
 
 @dataclass(frozen=True)

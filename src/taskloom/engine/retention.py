@@ -20,7 +20,8 @@ from taskloom.domain.actors import SYSTEM
 from taskloom.domain.states import TASK_TERMINAL
 from taskloom.engine.context import Ctx
 from taskloom.engine.engine import Service
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 if TYPE_CHECKING:
     from taskloom.engine.engine import Engine

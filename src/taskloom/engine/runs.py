@@ -22,7 +22,8 @@ from taskloom.engine.lifecycle import (
     settle_failed_run,
 )
 from taskloom.engine.transitions import move_run, move_task
-from taskloom.storage.sql import Coalesce, Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Coalesce, Tx
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count",
                 "model", "provider")

@@ -32,7 +32,8 @@ from taskloom.engine.context import Ctx, dumps, loads, new_id, record
 from taskloom.engine.engine import Engine
 from taskloom.engine.lifecycle import cancel_tree, enqueue_run, new_run_row, refresh
 from taskloom.engine.transitions import move_task
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 MISSED_CAP = 1000
 

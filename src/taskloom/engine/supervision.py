@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from taskloom.engine.context import Ctx
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 HISTORY_SECONDS = 3600
 HISTORY_POINTS = 13  # every 5 minutes over the last hour, the last one now

@@ -17,7 +17,8 @@ from taskloom.engine.lifecycle import (
     refresh,
 )
 from taskloom.engine.transitions import move_task
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 
 @dataclass

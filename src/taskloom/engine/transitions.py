@@ -26,7 +26,8 @@ from taskloom.domain.states import (
     task_sources,
 )
 from taskloom.engine.context import Ctx, write_task
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 
 def strict() -> bool:

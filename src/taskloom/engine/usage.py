@@ -15,8 +15,8 @@ from typing import Any
 from taskloom.domain.errors import InvalidInput
 from taskloom.engine import budgets
 from taskloom.engine.context import Ctx
-from taskloom.storage.queries_usage import USAGE_DIMS, USAGE_SUMS
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import USAGE_DIMS, USAGE_SUMS, Tx
 
 # What a run's row calls each figure, and the roll-up's name for it.
 _FIGURES = {"input_tokens": "input_tokens", "output_tokens": "output_tokens", "total_cost": "cost",

@@ -48,7 +48,8 @@ from taskloom.domain.times import iso
 from taskloom.engine.context import Ctx, loads, new_id
 from taskloom.engine.engine import Service
 from taskloom.engine.observe import webhook_attempt
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 if TYPE_CHECKING:
     from taskloom.engine.engine import Engine

@@ -22,7 +22,8 @@ from taskloom.engine import runs as run_ops
 from taskloom.engine.context import Ctx, dumps, load_visible_task, loads, new_id, record
 from taskloom.engine.lifecycle import LIVE, cancel_tree
 from taskloom.engine.tasks import TaskSpec, create_task
-from taskloom.storage.sql import Row, Tx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
 
 PRIORITY_LOWEST, PRIORITY_HIGHEST, PRIORITY_DEFAULT = 1, 5, 3
 DEFAULT_LEASE_SECONDS = 300.0

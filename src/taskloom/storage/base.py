@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from taskloom.rows import Notice
 
 if TYPE_CHECKING:
-    from taskloom.storage.sql import Tx
+    from taskloom.storage.protocols import Tx
 
 T = TypeVar("T")
 

@@ -21,10 +21,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from taskloom.domain.errors import InvalidInput, Unavailable
 from taskloom.domain.states import RUN_LIVE, sql_list
+from taskloom.rows import Row
 from taskloom.storage.base import Storage
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.named_sql import statement
-from taskloom.storage.sql import Row, Tx, _in_list
+from taskloom.storage.protocols import Tx
+from taskloom.storage.sql import SqlTx, _in_list
 
 T = TypeVar("T")
 log = logging.getLogger("taskloom.postgres")
@@ -46,7 +48,7 @@ def _pg_sql(sql: str) -> str:
     return cached
 
 
-class PostgresTx(Tx):
+class PostgresTx(SqlTx):
     dialect = "postgres"
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
@@ -337,3 +339,8 @@ def _decode_notices(payload: str) -> list[tuple[str, str]]:
         return [(str(a), str(b)) for a, b in json.loads(payload)]
     except (ValueError, TypeError):
         return [("*", "*")]
+
+
+def _satisfies_tx(tx: PostgresTx) -> Tx:
+    """mypy checks here that PostgresTx implements every storage protocol (storage/protocols.py)."""
+    return tx

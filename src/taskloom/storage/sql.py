@@ -1,8 +1,9 @@
 """Operation-level queries shared by both dialects.
 
 SQL here is written once with ``:name`` parameters; the PostgreSQL backend
-rewrites them to ``%(name)s``. Where the dialects really differ (claiming,
-counters, JSON containment) the backend's ``Tx`` subclass overrides the method.
+rewrites them to ``%(name)s``. ``SqlTx`` implements the storage protocols (storage/protocols.py)
+for both backends; where the dialects really differ (claiming, counters, JSON containment) the
+backend's subclass overrides the method.
 Every status-changing update is guarded by the expected current status, so a
 lost race changes nothing and the caller sees it (rowcount 0 / None).
 """
@@ -29,7 +30,7 @@ from taskloom.storage.queries_usage import UsageQueries
 from taskloom.storage.queries_work_queues import WorkQueueQueries
 from taskloom.storage.statements import Coalesce, check_columns, insert_statement, set_clause
 
-__all__ = ["Coalesce", "Row", "Tx"]
+__all__ = ["Coalesce", "Row", "SqlTx"]
 
 
 TASK_COLUMNS = frozenset(
@@ -78,7 +79,7 @@ def _check_guard(changes: Row, expect_status: Sequence[str] | None,
         raise IllegalTransition(f"the state table has no {kind} transition {', '.join(illegal)} → {target}")
 
 
-class Tx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
+class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
          ChannelQueries, OpsQueries, ObserveQueries, OutputQueries,
          BudgetQueries):
     """One transaction. Engine code calls only the named methods below."""

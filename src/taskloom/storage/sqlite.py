@@ -18,16 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from taskloom.domain.errors import InvalidInput
+from taskloom.rows import Row
 from taskloom.storage.base import Storage
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.named_sql import statement
-from taskloom.storage.sql import Row, Tx
+from taskloom.storage.protocols import Tx
+from taskloom.storage.sql import SqlTx
 
 T = TypeVar("T")
 MAX_GROUP = 512
 
 
-class SqliteTx(Tx):
+class SqliteTx(SqlTx):
     dialect = "sqlite"
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
@@ -257,3 +259,8 @@ def _resolve_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | 
             fut.set_exception(exc)
         else:
             fut.set_result(result)
+
+
+def _satisfies_tx(tx: SqliteTx) -> Tx:
+    """mypy checks here that SqliteTx implements every storage protocol (storage/protocols.py)."""
+    return tx
