@@ -50,7 +50,8 @@ def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 @asynccontextmanager
-async def connect(srv: srvmod.Server, token: str, transport: str = "http") -> AsyncIterator[ClientSession]:
+async def connect(srv: srvmod.Server, token: str, transport: str = "http",
+                  headers: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
     if transport == "stdio":
         params = StdioServerParameters(command=srvmod._taskloom_command()[0],
                                        args=[*srvmod._taskloom_command()[1:], "mcp", "--url", srv.base_url],
@@ -60,7 +61,8 @@ async def connect(srv: srvmod.Server, token: str, transport: str = "http") -> As
             yield session
         return
     async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=90)) as http,
+        httpx2.AsyncClient(headers=headers if headers is not None else {"Authorization": f"Bearer {token}"},
+                           timeout=httpx2.Timeout(30, read=90)) as http,
         streamable_http_client(srv.base_url + "/mcp", http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):
@@ -247,6 +249,33 @@ def test_bad_token_is_401_at_http_level(srv: srvmod.Server) -> None:
         "TASKLOOM_TOKEN": "not-a-token", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60,
         stdin=subprocess.DEVNULL)
     assert done.returncode == 1 and "refused TASKLOOM_TOKEN (401): invalid token" in done.stderr, done.stderr
+
+
+def test_api_key_in_x_api_key_header(srv: srvmod.Server) -> None:
+    """The SDK's client with only ``X-API-Key`` (as on the REST routes): served as that key's caller."""
+    channel = f"xkey-{uuid.uuid4().hex[:8]}"
+    made = httpx.post(f"{srv.base_url}/api/keys", headers=srv.auth("root"), json={
+        "name": "x-api-key agent", "sub": "agent-xkey", "kind": "agent_session", "role": "agent"})
+    assert made.status_code == 201, made.text
+    key = made.json()["key"]
+
+    async def scenario() -> None:
+        async with connect(srv, srv.token("sam", role="member")) as boss, \
+                connect(srv, "", headers={"X-API-Key": key}) as agent:
+            task_id = (await call(boss, "create_task", title="via X-API-Key", channel=channel))["task"]["id"]
+            claim = await call(agent, "claim_task", channel=channel, wait_seconds=5)
+            assert claim["claimed"] and claim["task"]["id"] == task_id
+            await call(agent, "complete_task", run_id=claim["run_id"], result="done")
+            assert "forbidden (HTTP 403)" in await refused(agent, "approve_task", task_id=task_id)
+        done = httpx.get(f"{srv.base_url}/api/tasks/{task_id}", headers=srv.auth("boss")).json()["task"]["task"]
+        assert done["status"] == "completed"
+        runs = httpx.get(f"{srv.base_url}/api/tasks/{task_id}/runs", headers=srv.auth("boss")).json()["runs"]
+        assert runs[0]["claimed_by"] == {"kind": "agent_session", "ref": "agent-xkey"}
+
+    asyncio.run(scenario())
+    wrong = httpx.post(srv.base_url + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                       headers={"Accept": "application/json, text/event-stream", "X-API-Key": "tlk_" + "0" * 43})
+    assert wrong.status_code == 401
 
 
 def _contains(exc: BaseException, kind: type[BaseException]) -> bool:

@@ -27,6 +27,7 @@ import psycopg
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
+from starlette.routing import Route
 
 from taskloom.api.app import create_app
 from taskloom.api.auth import issue_token
@@ -150,6 +151,9 @@ EXPECTED: dict[tuple[str, str], tuple[Any, Any, Any]] = {
     ("GET", "/api/budgets/{budget_id}"): (403, 403, 403),
     ("PATCH", "/api/budgets/{budget_id}"): (403, 403, 403),
     ("DELETE", "/api/budgets/{budget_id}"): (403, 403, 403),
+    # MCP: every tool answers 200 at the HTTP level; a refusal is a tool error carrying the REST status
+    # (checked per tool by test_mcp_wrong_callers_get_the_rest_refusal_and_change_nothing)
+    ("POST", "/mcp"): ("mcp", "mcp", "mcp"),
 }
 
 BODIES: dict[tuple[str, str], Any] = {
@@ -178,7 +182,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/keys"): {"name": "k", "sub": "mallory", "role": "admin"},
     ("POST", "/api/budgets"): {"scope": "agent", "ref": "a1", "period": "day", "max_tokens": 1},
     ("PATCH", "/api/budgets/{budget_id}"): {"max_tokens": 5},
+    ("POST", "/mcp"): {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "cancel_task", "arguments": {"task_id": "{task}"}}},
 }
+MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 OTHER_WS = auth("mallory", role="member", workspaces=["ws-b"])
 INTRUDER = agent("intruder")
@@ -205,7 +212,10 @@ BAD_TOKENS = {
 def routes(app: Any) -> list[tuple[str, str]]:
     out = set()
     for context in iter_route_contexts(app.routes):
-        for method in context.methods or ():
+        # A Route without methods is a plain ASGI endpoint (/mcp, JSON-RPC over POST): checked as POST.
+        # (A Mount, e.g. the docs' static assets, is public.)
+        plain = isinstance(context.route, Route) and context.methods is None
+        for method in context.methods or (("POST",) if plain else ()):
             if method != "HEAD":
                 out.add((method, context.path))
     return sorted(out)
@@ -223,9 +233,10 @@ class World:
         self.client = client
         self.url = url
         self.ids: dict[str, str] = {}
+        self.secrets: dict[str, str] = {}
 
     def call(self, method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:
-        kw: dict[str, Any] = {"headers": headers}
+        kw: dict[str, Any] = {"headers": {**headers, **MCP_ACCEPT} if path == "/mcp" else headers}
         if method in ("POST", "PUT", "PATCH"):
             kw["json"] = body if body is not None else {}
         return self.client.request(method, path, **kw)
@@ -255,6 +266,17 @@ class World:
                     rows = conn.execute(f'SELECT * FROM "{name}"').fetchall()
                     digest.update(name.encode() + repr(sorted(map(repr, rows))).encode())
         return digest.hexdigest()
+
+    def scalar(self, sql: str) -> Any:
+        if self.url.startswith("sqlite"):
+            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
+            try:
+                return conn.execute(sql).fetchone()[0]
+            finally:
+                conn.close()
+        with psycopg.connect(self.url) as pg:
+            row = pg.execute(sql).fetchone()
+            return row[0] if row else None
 
     def fill(self, path: str) -> str:
         """The path with each parameter set to the seeded resource of that family."""
@@ -316,7 +338,18 @@ def seed(w: World) -> None:
         "payload": {}, "created_by": "00000000-0000-0000-0000-000000000001"})["id"]
     ids["budget"] = w.ok("POST", "/api/budgets", {"scope": "agent", "ref": "a9", "period": "day",
                                                    "max_tokens": 10})["budget"]["id"]
-    ids["key"] = w.ok("POST", "/api/keys", {"name": "ci", "sub": "ci-bot"})["id"]
+    made = w.ok("POST", "/api/keys", {"name": "ci", "sub": "ci-bot"})
+    ids["key"], w.secrets["member_key"] = made["id"], made["key"]
+    w.secrets["agent_key"] = w.ok("POST", "/api/keys", {"name": "bot", "sub": "key-bot", "kind": "agent_session",
+                                                         "role": "agent"})["key"]
+    # A key's first use records last_used_at (then at most once a minute): done here, so the checks
+    # below see only the changes a call makes.
+    for secret in (w.secrets["member_key"], w.secrets["agent_key"]):
+        w.ok("GET", "/api/tasks?limit=1", headers={"X-API-Key": secret})
+    deadline = time.monotonic() + 10
+    while w.scalar("SELECT COUNT(*) FROM api_keys WHERE last_used_at IS NOT NULL") < 2:
+        assert time.monotonic() < deadline, "the keys' last_used_at was never written"
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -366,7 +399,7 @@ def test_wrong_callers_get_the_documented_status_and_change_nothing(world: World
         if row is None:
             continue  # test_every_route_has_a_row names it
         for (name, headers), expected in zip(callers, row, strict=True):
-            if expected == "ok":
+            if expected in ("ok", "mcp"):
                 continue
             before = world.fingerprint()
             r = world.call(method, world.fill(path), headers, world.body(method, path))
@@ -381,3 +414,56 @@ def test_wrong_callers_get_the_documented_status_and_change_nothing(world: World
                              f"changed={changed}: {r.text[:160]}")
     assert not wrong, "\n".join(wrong)
     assert APIRoute  # the routes are FastAPI routes
+
+
+# -- /mcp: the same callers, through the tools -------------------------------------------------
+
+
+def mcp_call(w: World, headers: dict[str, str], tool: str, **arguments: Any) -> tuple[int, Any]:
+    """(HTTP status, the JSON-RPC result) of one stateless tools/call."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+    r = w.call("POST", "/mcp", headers, body)
+    return r.status_code, (r.json().get("result") if r.status_code == 200 else r.json())
+
+
+def test_mcp_wrong_callers_get_the_rest_refusal_and_change_nothing(world: World) -> None:
+    """Per caller and tool, the refusal the REST route gives (as a tool error), and no row changed."""
+    ids = world.ids
+    agent_key = {"X-API-Key": world.secrets["agent_key"]}
+    cases = [
+        ("other workspace's member", OTHER_WS, "get_task", {"task_id": ids["task"]}, "not found (HTTP 404)"),
+        ("other workspace's member", OTHER_WS, "cancel_task", {"task_id": ids["task"]}, "not found (HTTP 404)"),
+        ("other workspace's member", OTHER_WS, "approve_task", {"task_id": ids["task"]}, "not found (HTTP 404)"),
+        ("other agent", INTRUDER, "cancel_task", {"task_id": ids["task"]}, "forbidden (HTTP 403)"),
+        ("other agent", INTRUDER, "approve_task", {"task_id": ids["task"]}, "forbidden (HTTP 403)"),
+        ("other agent", INTRUDER, "complete_task", {"run_id": ids["live_run"]}, "forbidden (HTTP 403)"),
+        ("other agent", INTRUDER, "heartbeat", {"run_id": ids["live_run"]}, "forbidden (HTTP 403)"),
+        ("other agent", INTRUDER, "fail_task", {"run_id": ids["live_run"], "error": "x"}, "forbidden (HTTP 403)"),
+        ("other agent", INTRUDER, "answer_agent", {"task_id": ids["agent_task"], "answer": "42"},
+         "forbidden (HTTP 403)"),
+        ("member", MEMBER, "complete_task", {"run_id": ids["live_run"]}, "forbidden (HTTP 403)"),
+        ("member", MEMBER, "release_task", {"run_id": ids["live_run"]}, "forbidden (HTTP 403)"),
+        ("agent-role API key", agent_key, "approve_task", {"task_id": ids["task"]}, "forbidden (HTTP 403)"),
+        ("agent-role API key", agent_key, "complete_task", {"run_id": ids["live_run"]}, "forbidden (HTTP 403)"),
+    ]
+    wrong = []
+    for name, headers, tool, arguments, refusal in cases:
+        before = world.fingerprint()
+        status, result = mcp_call(world, headers, tool, **arguments)
+        changed = world.fingerprint() != before
+        text = str(result["content"][0]["text"]) if status == 200 else ""
+        if status != 200 or not result.get("isError") or refusal not in text or changed:
+            wrong.append(f"{tool} [{name}]: {status} changed={changed}: {str(result)[:200]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_mcp_valid_keys_and_tokens_are_served(world: World) -> None:
+    """A valid API key works on /mcp, sent as X-API-Key or as a bearer, as does a JWT; reads change nothing."""
+    key = world.secrets["member_key"]
+    before = world.fingerprint()
+    for name, headers in (("X-API-Key", {"X-API-Key": key}), ("bearer key", {"Authorization": f"Bearer {key}"}),
+                          ("JWT", MEMBER)):
+        status, result = mcp_call(world, headers, "get_task", task_id=world.ids["task"])
+        assert status == 200 and not result["isError"], (name, result)
+        assert result["structuredContent"]["task"]["id"] == world.ids["task"], name
+    assert world.fingerprint() == before

@@ -62,6 +62,7 @@ class LazyEndpoint:
             self._ready.set()  # waiters get 503 instead of hanging
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope = with_api_key_as_bearer(scope)
         self._wanted.set()
         await self._ready.wait()
         if self._asgi is None:
@@ -71,6 +72,19 @@ class LazyEndpoint:
                                status_code=503)(scope, receive, send)
             return
         await self._asgi(scope, receive, send)
+
+
+def with_api_key_as_bearer(scope: Scope) -> Scope:
+    """``X-API-Key: tlk_...`` works on /mcp as on the REST routes: the SDK's auth reads only
+    ``Authorization: Bearer``, so a request with a key and no Authorization header gets one
+    carrying the key (the same credential check then runs: api/auth.verify_credential)."""
+    headers = scope.get("headers") or []
+    if any(name == b"authorization" for name, _ in headers):
+        return scope
+    key = next((value.strip() for name, value in headers if name == b"x-api-key"), b"")
+    if not key:
+        return scope
+    return {**scope, "headers": [*headers, (b"authorization", b"Bearer " + key)]}
 
 
 def mount(app: Any, engine: Any, settings: Any) -> LazyEndpoint:
