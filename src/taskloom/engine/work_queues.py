@@ -23,7 +23,7 @@ from taskloom.engine.context import Ctx, dumps, load_visible_task, loads, new_id
 from taskloom.engine.lifecycle import LIVE, cancel_tree
 from taskloom.engine.tasks import TaskSpec, create_task
 from taskloom.rows import Row
-from taskloom.storage.protocols import Tx
+from taskloom.storage.protocols import LockMode, Tx
 
 PRIORITY_LOWEST, PRIORITY_HIGHEST, PRIORITY_DEFAULT = 1, 5, 3
 DEFAULT_LEASE_SECONDS = 300.0
@@ -48,7 +48,7 @@ def _view(tx: Tx, ctx: Ctx, task: Row, token: str | None = None) -> QueueTask:
 # -- queues ---------------------------------------------------------------------------
 
 
-def load_queue(tx: Tx, ctx: Ctx, queue_id: str, *, lock: str | None = None) -> Row:
+def load_queue(tx: Tx, ctx: Ctx, queue_id: str, *, lock: LockMode | None = None) -> Row:
     queue = tx.wq_get(queue_id, lock=lock)
     if queue is None or not ctx.actor.sees_workspace(queue["team_id"]):
         raise NotFound(f"work queue {queue_id} not found")

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,16 +22,16 @@ from taskloom.domain.errors import InvalidInput, Unavailable
 from taskloom.domain.states import RUN_LIVE, sql_list
 from taskloom.rows import Row
 from taskloom.storage.base import Storage
+from taskloom.storage.dialects import POSTGRES
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.named_sql import statement
 from taskloom.storage.protocols import Tx
-from taskloom.storage.sql import SqlTx, _in_list
+from taskloom.storage.sql import SqlTx
+from taskloom.storage.statements import in_list
 
 T = TypeVar("T")
 log = logging.getLogger("taskloom.postgres")
 CHANNEL = "taskloom"
-_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_SQL_CACHE: dict[str, str] = {}
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 MIGRATION_LOCK = 7_243_118_001
 CONNECT_TIMEOUT = 2  # seconds to open a connection
@@ -40,16 +39,12 @@ POOL_WAIT = 3.0  # seconds a request waits for a pooled connection
 RECONNECT_GIVE_UP = 2.0
 
 
-def _pg_sql(sql: str) -> str:
-    cached = _SQL_CACHE.get(sql)
-    if cached is None:
-        cached = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
-        _SQL_CACHE[sql] = cached
-    return cached
+_pg_sql = POSTGRES.placeholders
 
 
 class PostgresTx(SqlTx):
     dialect = "postgres"
+    sql_dialect = POSTGRES
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
         cur = self.conn.execute(_pg_sql(sql), params or {})
@@ -64,16 +59,13 @@ class PostgresTx(SqlTx):
         with self.conn.cursor() as cur:
             cur.executemany(_pg_sql(sql), rows)
 
-    def _lock_clause(self, for_update: bool) -> str:
-        return " FOR UPDATE" if for_update else ""
-
     def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
         chosen: list[Row] = []
         skip: list[str] = []
         keys: set[str] = set()
         for _ in range(20):
             params, where = self._claim_params(now, filters)
-            refused = " AND r.id NOT IN " + _in_list("skip", skip, params) if skip else ""
+            refused = " AND r.id NOT IN " + in_list("skip", skip, params) if skip else ""
             want = params["limit"] = limit - len(chosen)
             rows = self._rows(statement("postgres", "claim", filters=where, skip=refused), params)
             if not rows:
@@ -99,10 +91,6 @@ class PostgresTx(SqlTx):
             {"k": key},
         )
         return not busy
-
-    def _capability_clause(self, capabilities: list[str], params: dict[str, Any]) -> str:
-        params["caps"] = json.dumps(list(capabilities))
-        return "(r.required_capabilities IS NULL OR r.required_capabilities::jsonb <@ :caps::jsonb)"
 
     def task_identifier_next(self) -> int:
         # A sequence, not the counters row: a row would serialise every task creation

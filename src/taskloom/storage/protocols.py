@@ -19,13 +19,14 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from taskloom.rows import Notice, Row
+from taskloom.storage.dialects import LockMode
 from taskloom.storage.queries_usage import USAGE_DIMS, USAGE_SUMS
 from taskloom.storage.statements import Coalesce
 
 # Besides the protocols: the values their arguments use. ``Coalesce(v)`` is an update value
 # written only where the column is still NULL; ``USAGE_DIMS``/``USAGE_SUMS`` name what
-# ``UsageStore.usage_sums`` groups by and adds up.
-__all__ = ["USAGE_DIMS", "USAGE_SUMS", "Coalesce", "Tx"]
+# ``UsageStore.usage_sums`` groups by and adds up; ``LockMode`` how a read locks its rows.
+__all__ = ["USAGE_DIMS", "USAGE_SUMS", "Coalesce", "LockMode", "Tx"]
 
 
 class TxState(Protocol):
@@ -427,7 +428,7 @@ class WorkQueueStore(Protocol):
     def wq_insert(self, row: Row) -> Row | None:
         """Insert a queue."""
 
-    def wq_get(self, queue_id: str, *, lock: str | None = None) -> Row | None:
+    def wq_get(self, queue_id: str, *, lock: LockMode | None = None) -> Row | None:
         """The queue."""
 
     def wq_list(self, team_id: str | None, visible: Sequence[str] | None, *, limit: int, offset: int) -> list[Row]: ...

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from taskloom.domain.projections import AGENT_TASK_STATE_SQL
 from taskloom.domain.states import TASK_TERMINAL, sql_list
 from taskloom.rows import Row
-from taskloom.storage.statements import insert_statement, set_clause
+from taskloom.storage.statements import in_list, insert_statement, set_clause, visible_clause
 
 AGENT_COLUMNS = frozenset(
     """id name team description capabilities state state_reason default_timeout_seconds metadata
@@ -18,14 +18,6 @@ AGENT_COLUMNS = frozenset(
 DELIVERY_COLUMNS = frozenset(
     """status attempts next_attempt_at locked_until last_status_code last_error updated_at delivered_at""".split()
 )
-
-def _names(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
-    keys = []
-    for i, v in enumerate(values):
-        params[f"{prefix}{i}"] = v
-        keys.append(f":{prefix}{i}")
-    return "(" + ", ".join(keys or ["''"]) + ")"
-
 
 class AgentQueries:
     if TYPE_CHECKING:  # provided by Tx
@@ -87,7 +79,7 @@ class AgentQueries:
         if not task_ids:
             return {}
         params: dict[str, Any] = {}
-        rows = self._rows(f"SELECT * FROM agent_tasks WHERE task_id IN {_names('at', list(task_ids), params)}", params)
+        rows = self._rows(f"SELECT * FROM agent_tasks WHERE task_id IN {in_list('at', list(task_ids), params)}", params)
         return {r["task_id"]: r for r in rows}
 
     def agent_task_list(self, agent_id: str, *, state: str | None, visible_workspaces: Sequence[str] | None,
@@ -98,7 +90,7 @@ class AgentQueries:
         if state is not None:
             where.append(AGENT_TASK_STATE_SQL[state])
         if visible_workspaces is not None:
-            where.append(f"(workspace_id IS NULL OR workspace_id IN {_names('vw', list(visible_workspaces), params)})")
+            where.append(visible_clause("vw", visible_workspaces, params))
         return self._rows(
             f"SELECT * FROM tasks WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC"
             " LIMIT :limit OFFSET :offset",
@@ -119,7 +111,7 @@ class AgentQueries:
             return {}
         params: dict[str, Any] = {}
         rows = self._rows(
-            f"SELECT * FROM webhook_attempts WHERE delivery_id IN {_names('wd', list(delivery_ids), params)}"
+            f"SELECT * FROM webhook_attempts WHERE delivery_id IN {in_list('wd', list(delivery_ids), params)}"
             " ORDER BY delivery_id, attempt",
             params,
         )

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskloom.rows import Row
+from taskloom.storage.dialects import Dialect
+from taskloom.storage.statements import in_list, visible_clause
 
 BACKLOG = "owner_kind = 'agent_session' AND status <> 'draft'"
 # Only what the backlog views show: no metadata, no ext.
@@ -22,7 +24,9 @@ ORDER = "priority DESC, created_at ASC, id ASC"
 
 
 class BacklogQueries:
-    if TYPE_CHECKING:  # provided by Tx (this class is only ever mixed into Tx)
+    if TYPE_CHECKING:  # provided by SqlTx (this class is only ever mixed into it)
+        sql_dialect: Dialect
+
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
         def _one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None: ...
         def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
@@ -110,7 +114,7 @@ class BacklogQueries:
                                 params))
 
     def _backlog_hint(self, filters: Row) -> str:
-        """SQLite only: name the partial index that serves ``filters``.
+        """Name the partial index that serves ``filters`` (SQLite: a dialect hook).
 
         Without ANALYZE statistics SQLite prefers the core (owner_kind, owner_ref,
         status) index for ``owner_kind = ...`` and then sorts every backlog task
@@ -118,13 +122,13 @@ class BacklogQueries:
         For queued (pending or ready) SQLite merges the two status ranges of the
         status index; that measured faster than filtering the order index.
         PostgreSQL plans from its own statistics: no hint."""
-        if getattr(self, "dialect", "") != "sqlite":
-            return ""
         by_agent = filters.get("agent_id") is not None
         by_status = bool(filters.get("core_statuses"))
         if by_agent:
-            return " INDEXED BY tasks_backlog_agent_status" if by_status else " INDEXED BY tasks_backlog_agent"
-        return " INDEXED BY tasks_backlog_status" if by_status else " INDEXED BY tasks_backlog_order"
+            index = "tasks_backlog_agent_status" if by_status else "tasks_backlog_agent"
+        else:
+            index = "tasks_backlog_status" if by_status else "tasks_backlog_order"
+        return self.sql_dialect.index_hint(index)
 
     def backlog_status_counts(self, agent_id: str, workspaces: Sequence[str] | None = None) -> dict[str, int]:
         """Core status → task count for one agent's backlog (one index-only scan)."""
@@ -142,11 +146,7 @@ def _backlog_where(filters: Row, params: dict[str, Any]) -> str:
         clauses.append("owner_ref = :agent")
     statuses = filters.get("core_statuses")
     if statuses:
-        names = []
-        for i, status in enumerate(statuses):
-            params[f"st{i}"] = status
-            names.append(f":st{i}")
-        clauses.append(f"status = {names[0]}" if len(names) == 1 else f"status IN ({', '.join(names)})")
+        clauses.append(f"status IN {in_list('st', list(statuses), params)}")
     if filters.get("rank_min") is not None:
         params["rmin"], params["rmax"] = filters["rank_min"], filters["rank_max"]
         clauses.append("priority BETWEEN :rmin AND :rmax")
@@ -157,8 +157,4 @@ def _workspace_clause(workspaces: Sequence[str] | None, params: dict[str, Any]) 
     """A workspace-scoped caller sees global tasks and its own workspaces' tasks."""
     if workspaces is None:
         return ""
-    names = []
-    for i, workspace in enumerate(list(workspaces) or [""]):
-        params[f"ws{i}"] = workspace
-        names.append(f":ws{i}")
-    return f" AND (workspace_id IS NULL OR workspace_id IN ({', '.join(names)}))"
+    return " AND " + visible_clause("ws", workspaces, params)

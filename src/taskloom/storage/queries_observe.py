@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.states import RUN_LIVE, sql_list
 from taskloom.rows import Row
+from taskloom.storage.dialects import Dialect
 
 
 class ObserveQueries:
     if TYPE_CHECKING:
-        dialect: str
+        sql_dialect: Dialect
 
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
         def _task_where(self, filters: Row, params: dict[str, Any]) -> str: ...
@@ -18,8 +19,7 @@ class ObserveQueries:
     def _bucket(self, column: str) -> str:
         """The step (1, 2, ...) from which a time in (since, since + n*step] counts; 0 at or before since."""
         offset = f"({column} - :since) / :step"
-        floor = f"FLOOR({offset})" if self.dialect == "postgres" else f"CAST({offset} AS INTEGER)"  # positive: floor
-        return f"CASE WHEN {column} <= :since THEN 0 ELSE {floor} + 1 END"
+        return f"CASE WHEN {column} <= :since THEN 0 ELSE {self.sql_dialect.floor(offset)} + 1 END"
 
     def queue_waits(self, filters: Row, since: float, step: float) -> list[Row]:
         """What the queue depth history is made of, per channel: ``n`` runs entered the queue in step

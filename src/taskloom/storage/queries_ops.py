@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.states import RUN_LIVE, TASK_TERMINAL, sql_list
 from taskloom.rows import Row
+from taskloom.storage.dialects import Dialect
+from taskloom.storage.statements import in_list
 
 _LIVE = sql_list(RUN_LIVE)
 
 
 class OpsQueries:
-    if TYPE_CHECKING:  # provided by Tx
-        dialect: str
+    if TYPE_CHECKING:  # provided by SqlTx
+        sql_dialect: Dialect
 
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
         def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
@@ -56,7 +58,7 @@ class OpsQueries:
             " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.task_id = t.id)"
             " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on_task_id = t.id)) AS linked"
             # SQLite without statistics would pick tasks_status and sort every closed task.
-            " FROM tasks t" + (" INDEXED BY tasks_closed" if self.dialect == "sqlite" else "") +
+            " FROM tasks t" + self.sql_dialect.index_hint("tasks_closed") +
             f" WHERE t.status IN {sql_list(TASK_TERMINAL)} AND t.closed_at < :cutoff" + after +
             " AND NOT EXISTS (SELECT 1 FROM schedules s WHERE s.task_id = t.id)"
             " ORDER BY t.closed_at, t.id LIMIT :limit", params)
@@ -66,16 +68,15 @@ class OpsQueries:
         if not ids:
             return []
         params: dict[str, Any] = {}
-        names = ", ".join(f":g{i}" for i in range(len(ids)))
-        params.update({f"g{i}": v for i, v in enumerate(ids)})
+        names = in_list("g", ids, params)
         rows = self._rows(
             f"SELECT id, status, closed_at, parent_task_id, EXISTS (SELECT 1 FROM schedules s WHERE s.task_id = t.id)"
-            f" AS scheduled FROM tasks t WHERE id IN ({names})", params)
+            f" AS scheduled FROM tasks t WHERE id IN {names}", params)
         links: dict[str, list[str]] = {r["id"]: [r["parent_task_id"]] if r["parent_task_id"] else [] for r in rows}
-        for r in self._rows(f"SELECT id, parent_task_id FROM tasks WHERE parent_task_id IN ({names})", params):
+        for r in self._rows(f"SELECT id, parent_task_id FROM tasks WHERE parent_task_id IN {names}", params):
             links[r["parent_task_id"]].append(r["id"])
-        for r in self._rows(f"SELECT task_id, depends_on_task_id FROM task_dependencies WHERE task_id IN ({names})"
-                            f" OR depends_on_task_id IN ({names})", params):
+        for r in self._rows(f"SELECT task_id, depends_on_task_id FROM task_dependencies WHERE task_id IN {names}"
+                            f" OR depends_on_task_id IN {names}", params):
             if r["task_id"] in links:
                 links[r["task_id"]].append(r["depends_on_task_id"])
             if r["depends_on_task_id"] in links:
@@ -84,12 +85,12 @@ class OpsQueries:
 
     def tasks_delete(self, ids: list[str]) -> int:
         """Delete these tasks; the schema's ON DELETE CASCADE removes what hangs off them."""
-        params = {f"d{i}": v for i, v in enumerate(ids)}
-        names = ", ".join(f":d{i}" for i in range(len(ids)))
+        params: dict[str, Any] = {}
+        names = in_list("d", ids, params)
         # The big children (events, runs) go first by their own indexes: measured on SQLite, leaving
         # them to the cascade made each task cost ~5-10 ms instead of ~0.2 ms.
-        for sql in (f"DELETE FROM task_dependencies WHERE task_id IN ({names}) OR depends_on_task_id IN ({names})",
-                    f"DELETE FROM events WHERE task_id IN ({names})",
-                    f"DELETE FROM runs WHERE task_id IN ({names})"):
+        for sql in (f"DELETE FROM task_dependencies WHERE task_id IN {names} OR depends_on_task_id IN {names}",
+                    f"DELETE FROM events WHERE task_id IN {names}",
+                    f"DELETE FROM runs WHERE task_id IN {names}"):
             self._exec(sql, params)
-        return self._exec(f"DELETE FROM tasks WHERE id IN ({names})", params)
+        return self._exec(f"DELETE FROM tasks WHERE id IN {names}", params)

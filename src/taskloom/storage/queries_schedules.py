@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.states import RUN_OPEN, TaskStatus, sql_list, task_sources
 from taskloom.rows import Row
-from taskloom.storage.statements import check_columns, insert_statement, set_clause
+from taskloom.storage.dialects import Dialect
+from taskloom.storage.statements import check_columns, in_list, insert_statement, set_clause
 
 SCHEDULE_COLUMNS = frozenset(
     """task_id kind expr timezone status created_by anchor next_run_at snoozed_until snooze_reason
@@ -23,22 +24,19 @@ DEDUPE_LOCK_SPACE = 7243  # first key of the two-key advisory lock used for dedu
 
 
 class ScheduleQueries:
-    dialect: str
+    if TYPE_CHECKING:  # provided by SqlTx
+        sql_dialect: Dialect
 
-    if TYPE_CHECKING:  # provided by Tx
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
         def _one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None: ...
         def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
         def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any: ...
 
-    def _skip_locked(self) -> str:
-        return " FOR UPDATE SKIP LOCKED" if self.dialect == "postgres" else ""
-
     def schedule_insert(self, row: Row) -> None:
         self._exec(insert_statement("schedules", row, SCHEDULE_COLUMNS), row)
 
     def schedule_get(self, task_id: str, *, for_update: bool = False) -> Row | None:
-        lock = " FOR UPDATE" if for_update and self.dialect == "postgres" else ""
+        lock = self.sql_dialect.lock("update" if for_update else None)
         return self._one(f"SELECT * FROM schedules WHERE task_id = :id{lock}", {"id": task_id})
 
     def schedule_update(self, task_id: str, changes: Row, *, guard: Row | None = None) -> Row | None:
@@ -52,11 +50,7 @@ class ScheduleQueries:
             if v is None:
                 where.append(f"{k} IS NULL")
             elif isinstance(v, (list, tuple)):
-                names = []
-                for i, item in enumerate(v):
-                    params[f"g_{k}{i}"] = item
-                    names.append(f":g_{k}{i}")
-                where.append(f"{k} IN ({', '.join(names)})")
+                where.append(f"{k} IN {in_list(f'g_{k}', v, params)}")
             else:
                 params[f"g_{k}"] = v
                 where.append(f"{k} = :g_{k}")
@@ -67,7 +61,7 @@ class ScheduleQueries:
     def schedules_due(self, now: float, limit: int) -> list[Row]:
         return self._rows(
             "SELECT * FROM schedules WHERE status = 'active' AND next_run_at IS NOT NULL AND next_run_at <= :now"
-            " ORDER BY next_run_at LIMIT :limit" + self._skip_locked(),
+            " ORDER BY next_run_at LIMIT :limit" + self.sql_dialect.skip_locked(),
             {"now": now, "limit": limit},
         )
 
@@ -78,15 +72,12 @@ class ScheduleQueries:
         if not task_ids:
             return {}
         params: dict[str, Any] = {"now": now}
-        names = []
-        for i, task_id in enumerate(task_ids):
-            params[f"t{i}"] = task_id
-            names.append(f":t{i}")
         rows = self._rows(
             "UPDATE tasks SET status = 'ready', closed_at = NULL, error = NULL, result = NULL,"
             " blocked_reason = NULL, attempt_limit = attempts + max_attempts, attempts = attempts + 1,"
             " event_seq = event_seq + 1, updated_at = :now, last_activity_at = :now"
-            f" WHERE id IN ({', '.join(names)}) AND status IN {sql_list(task_sources(TaskStatus.READY))} RETURNING *",
+            f" WHERE id IN {in_list('t', task_ids, params)}"
+            f" AND status IN {sql_list(task_sources(TaskStatus.READY))} RETURNING *",
             params,
         )
         return {r["id"]: r for r in rows}
@@ -95,14 +86,10 @@ class ScheduleQueries:
                                 missed: int) -> list[Row]:
         """Claim the firing at ``due`` of each schedule still due then and active; the rows won."""
         params: dict[str, Any] = {"due": due, "next": next_run_at, "now": now, "missed": missed}
-        names = []
-        for i, task_id in enumerate(task_ids):
-            params[f"t{i}"] = task_id
-            names.append(f":t{i}")
         return self._rows(
             "UPDATE schedules SET next_run_at = :next, snoozed_until = NULL, snooze_reason = NULL,"
             " last_fired_at = :now, fire_count = fire_count + 1, missed_count = missed_count + :missed,"
-            f" updated_at = :now WHERE task_id IN ({', '.join(names)}) AND next_run_at = :due"
+            f" updated_at = :now WHERE task_id IN {in_list('t', task_ids, params)} AND next_run_at = :due"
             " AND status = 'active' RETURNING *",
             params,
         )
@@ -113,14 +100,14 @@ class ScheduleQueries:
             "SELECT * FROM schedules s WHERE s.waiting_since IS NOT NULL AND s.status = 'active'"
             " AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.task_id = s.task_id"
             f" AND r.status IN {sql_list(RUN_OPEN)})"
-            " ORDER BY s.waiting_since LIMIT :limit" + self._skip_locked(),
+            " ORDER BY s.waiting_since LIMIT :limit" + self.sql_dialect.skip_locked(),
             {"limit": limit},
         )
 
     def schedules_for_events(self) -> list[Row]:
-        lock = " FOR UPDATE" if self.dialect == "postgres" else ""
         return self._rows(
-            "SELECT * FROM schedules WHERE kind = 'event' AND status = 'active' ORDER BY created_at, task_id" + lock
+            "SELECT * FROM schedules WHERE kind = 'event' AND status = 'active' ORDER BY created_at, task_id"
+            + self.sql_dialect.lock("update")
         )
 
     def _schedule_where(self, filters: Row, params: dict[str, Any]) -> str:
@@ -147,8 +134,9 @@ class ScheduleQueries:
     def dedupe_blocking_run(self, key: str, since: float | None) -> Row | None:
         """A run with ``key`` queued at or after ``since`` (None: a run with the key still open).
         On PostgreSQL the check is serialised per key so two firings cannot both pass it."""
-        if self.dialect == "postgres":
-            self._exec(f"SELECT pg_advisory_xact_lock({DEDUPE_LOCK_SPACE}, hashtext(:k))", {"k": key})
+        serialise = self.sql_dialect.key_lock(DEDUPE_LOCK_SPACE, "k")
+        if serialise is not None:
+            self._exec(serialise, {"k": key})
         if since is None:
             return self._one(
                 f"SELECT * FROM runs WHERE dedupe_key = :k AND status IN {sql_list(RUN_OPEN)}"

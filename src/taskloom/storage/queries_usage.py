@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskloom.rows import Row
-from taskloom.storage.statements import insert_statement
+from taskloom.storage.statements import in_list, insert_statement
 
 USAGE_DIMS = ("agent", "model", "channel", "workspace", "day")
 USAGE_SUMS = ("input_tokens", "output_tokens", "cost", "tool_calls")
@@ -24,11 +24,7 @@ def _where(filters: Row, params: dict[str, Any], visible_workspaces: Sequence[st
             params[f"f_{dim}"] = filters[dim]
             clauses.append(f"{dim} = :f_{dim}")
     if visible_workspaces is not None:
-        names = []
-        for i, w in enumerate(visible_workspaces):
-            params[f"vw{i}"] = w
-            names.append(f":vw{i}")
-        clauses.append("(workspace = '' OR workspace IN (" + ", ".join(names or ["''"]) + "))")
+        clauses.append(f"(workspace = '' OR workspace IN {in_list('vw', list(visible_workspaces) or [''], params)})")
     return clauses
 
 

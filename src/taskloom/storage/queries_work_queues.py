@@ -12,30 +12,21 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.domain.projections import WQ_STATUS_SQL, WQ_STATUSES
 from taskloom.rows import Row
+from taskloom.storage.dialects import Dialect, LockMode
+from taskloom.storage.statements import in_list
 
 WQ_STATUS = WQ_STATUS_SQL
 
 
-def _names(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
-    keys = []
-    for i, v in enumerate(values):
-        params[f"{prefix}{i}"] = v
-        keys.append(f":{prefix}{i}")
-    return "(" + (", ".join(keys) or "''") + ")"
-
-
 class WorkQueueQueries:
     if TYPE_CHECKING:
-        dialect: str
+        sql_dialect: Dialect
 
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
         def _one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None: ...
         def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
         def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any: ...
         def _claim_where(self, now: float, filters: Row, params: dict[str, Any]) -> str: ...
-
-    def _skip_locked(self) -> str:
-        return " FOR UPDATE SKIP LOCKED" if self.dialect == "postgres" else ""
 
     # -- queues -------------------------------------------------------------------
     def wq_insert(self, row: Row) -> Row | None:
@@ -47,13 +38,10 @@ class WorkQueueQueries:
             row,
         )
 
-    def wq_get(self, queue_id: str, *, lock: str | None = None) -> Row | None:
+    def wq_get(self, queue_id: str, *, lock: LockMode | None = None) -> Row | None:
         """The queue. ``lock``: 'share' (adding a task) or 'update' (deleting) on PostgreSQL,
         so a task is never added to a queue that a concurrent delete has just emptied."""
-        clause = ""
-        if self.dialect == "postgres" and lock:
-            clause = " FOR SHARE" if lock == "share" else " FOR UPDATE"
-        return self._one("SELECT * FROM work_queues WHERE id = :id" + clause, {"id": queue_id})
+        return self._one("SELECT * FROM work_queues WHERE id = :id" + self.sql_dialect.lock(lock), {"id": queue_id})
 
     def wq_list(self, team_id: str | None, visible: Sequence[str] | None, *, limit: int, offset: int) -> list[Row]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
@@ -62,7 +50,7 @@ class WorkQueueQueries:
             params["team"] = team_id
             where.append("team_id = :team")
         if visible is not None:
-            where.append("team_id IN " + _names("vw", list(visible), params))
+            where.append("team_id IN " + in_list("vw", list(visible) or [""], params))
         return self._rows(
             f"SELECT * FROM work_queues WHERE {' AND '.join(where)}"
             " ORDER BY created_at, id LIMIT :limit OFFSET :offset",
@@ -81,7 +69,7 @@ class WorkQueueQueries:
         params: dict[str, Any] = {"now": now}
         rows = self._rows(
             f"SELECT q, s, COUNT(*) AS n FROM (SELECT network_channel AS q, {WQ_STATUS} AS s FROM tasks"
-            f" WHERE network_channel IN {_names('q', list(queue_ids), params)}) x GROUP BY q, s",
+            f" WHERE network_channel IN {in_list('q', list(queue_ids), params)}) x GROUP BY q, s",
             params,
         )
         for r in rows:
@@ -121,11 +109,11 @@ class WorkQueueQueries:
         params: dict[str, Any] = {}
         where = self._claim_where(now, {**filters, "network_channel": queue_id}, params)
         if skip:
-            where += " AND r.id NOT IN " + _names("sk", list(skip), params)
+            where += " AND r.id NOT IN " + in_list("sk", list(skip), params)
         return self._one(
             f"SELECT r.* FROM runs r WHERE {where}"
             " ORDER BY r.priority DESC, (r.deadline IS NULL), r.deadline, r.queued_at, r.id LIMIT 1"
-            + self._skip_locked(),
+            + self.sql_dialect.skip_locked(),
             params,
         )
 

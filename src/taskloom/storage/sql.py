@@ -16,6 +16,7 @@ from typing import Any
 
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
 from taskloom.rows import Notice, Row
+from taskloom.storage.dialects import Dialect
 from taskloom.storage.named_sql import statement
 from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_api_keys import ApiKeyQueries
@@ -28,7 +29,7 @@ from taskloom.storage.queries_output import OutputQueries
 from taskloom.storage.queries_schedules import ScheduleQueries
 from taskloom.storage.queries_usage import UsageQueries
 from taskloom.storage.queries_work_queues import WorkQueueQueries
-from taskloom.storage.statements import Coalesce, check_columns, insert_statement, set_clause
+from taskloom.storage.statements import Coalesce, check_columns, in_list, insert_statement, set_clause, visible_clause
 
 __all__ = ["Coalesce", "Row", "SqlTx"]
 
@@ -56,15 +57,6 @@ _EVENT_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
                  f"VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)})")
 
 
-def _in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
-    names = []
-    for i, v in enumerate(values):
-        key = f"{prefix}{i}"
-        params[key] = v
-        names.append(f":{key}")
-    return "(" + ", ".join(names) + ")"
-
-
 def _check_guard(changes: Row, expect_status: Sequence[str] | None,
                  sources: Callable[[str], tuple[StrEnum, ...]], kind: str) -> None:
     """A status write must be guarded by states the state table allows it from."""
@@ -85,6 +77,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
     """One transaction. Engine code calls only the named methods below."""
 
     dialect = "sql"
+    sql_dialect: Dialect  # where the SQL differs (storage/dialects.py): set by each backend
 
     def __init__(self, conn: Any, *, readonly: bool = False):
         self.conn = conn
@@ -147,7 +140,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         if not task_ids:
             return {}
         params: dict[str, Any] = {}
-        rows = self._rows(f"SELECT * FROM tasks WHERE id IN {_in_list('t', list(task_ids), params)}", params)
+        rows = self._rows(f"SELECT * FROM tasks WHERE id IN {in_list('t', list(task_ids), params)}", params)
         return {r["id"]: r for r in rows}
 
     def task_update(self, task_id: str, changes: Row, *, expect_status: Sequence[str] | None = None) -> Row | None:
@@ -161,7 +154,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         sets = [set_clause(changes, params, TASK_COLUMNS, "tasks"), "event_seq = event_seq + 1"]
         where = "id = :id"
         if expect_status is not None:
-            where += " AND status IN " + _in_list("s", list(expect_status), params)
+            where += " AND status IN " + in_list("s", list(expect_status), params)
         row = self._one(f"UPDATE tasks SET {', '.join(sets)} WHERE {where} RETURNING *", params)
         if row is not None:
             self.notify(("task", task_id))
@@ -179,7 +172,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         params: dict[str, Any] = {}
         rows = self._rows(
             "SELECT parent_task_id AS pid, COUNT(*) AS n FROM tasks WHERE parent_task_id IN "
-            f"{_in_list('p', list(task_ids), params)} GROUP BY parent_task_id",
+            f"{in_list('p', list(task_ids), params)} GROUP BY parent_task_id",
             params,
         )
         return {r["pid"]: int(r["n"]) for r in rows}
@@ -219,11 +212,9 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             if value is None:
                 continue
             if key == "visible_workspaces":
-                clauses.append(
-                    "(workspace_id IS NULL OR workspace_id IN " + _in_list("vw", list(value) or [""], params) + ")"
-                )
+                clauses.append(visible_clause("vw", value, params))
             elif key == "status_in":
-                clauses.append("status IN " + _in_list("si", list(value), params))
+                clauses.append("status IN " + in_list("si", list(value), params))
             elif key == "exclude_drafts":
                 if value:
                     clauses.append("draft = 0")
@@ -257,7 +248,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         params: dict[str, Any] = {}
         return self._rows(
             "SELECT * FROM task_dependencies WHERE task_id IN "
-            f"{_in_list('d', list(task_ids), params)} ORDER BY created_at, depends_on_task_id",
+            f"{in_list('d', list(task_ids), params)} ORDER BY created_at, depends_on_task_id",
             params,
         )
 
@@ -303,7 +294,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         if not run_ids:
             return {}
         params: dict[str, Any] = {}
-        rows = self._rows(f"SELECT * FROM runs WHERE id IN {_in_list('r', list(run_ids), params)}", params)
+        rows = self._rows(f"SELECT * FROM runs WHERE id IN {in_list('r', list(run_ids), params)}", params)
         return {r["id"]: r for r in rows}
 
     def run_update(self, run_id: str, changes: Row, *, expect_status: Sequence[str] | None = None) -> Row | None:
@@ -312,7 +303,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         sets = set_clause(changes, params, RUN_COLUMNS, "runs")
         where = "id = :id"
         if expect_status is not None:
-            where += " AND status IN " + _in_list("s", list(expect_status), params)
+            where += " AND status IN " + in_list("s", list(expect_status), params)
         row = self._one(f"UPDATE runs SET {sets} WHERE {where} RETURNING *", params)
         if row is not None and "status" in changes:
             self.run_transitions.append(row)
@@ -345,7 +336,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         params: dict[str, Any] = {}
         rows = self._rows(
             f"SELECT * FROM runs WHERE status IN {_OPEN} AND task_id IN "
-            f"{_in_list('o', list(task_ids), params)} ORDER BY attempt",
+            f"{in_list('o', list(task_ids), params)} ORDER BY attempt",
             params,
         )
         return {r["task_id"]: r for r in rows}
@@ -355,7 +346,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             return {}
         params: dict[str, Any] = {}
         rows = self._rows(
-            f"SELECT * FROM runs WHERE task_id IN {_in_list('l', list(task_ids), params)} ORDER BY attempt",
+            f"SELECT * FROM runs WHERE task_id IN {in_list('l', list(task_ids), params)} ORDER BY attempt",
             params,
         )
         return {r["task_id"]: r for r in rows}
@@ -397,19 +388,19 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         if filters.get("visible_workspaces") is not None:
             clauses.append(
                 "(r.workspace_id IS NULL OR r.workspace_id IN "
-                + _in_list("cw", list(filters["visible_workspaces"]) or [""], params) + ")"
+                + in_list("cw", list(filters["visible_workspaces"]) or [""], params) + ")"
             )
         if filters.get("min_priority") is not None:
             params["minp"] = filters["min_priority"]
             clauses.append("r.priority >= :minp")
         if filters.get("task_ids") is not None:
-            clauses.append("r.task_id IN " + _in_list("ct", list(filters["task_ids"]) or [""], params))
+            clauses.append("r.task_id IN " + in_list("ct", list(filters["task_ids"]) or [""], params))
         if filters.get("capabilities") is not None:
             clauses.append(self._capability_clause(filters["capabilities"], params))
         return clauses
 
     def _capability_clause(self, capabilities: list[str], params: dict[str, Any]) -> str:
-        raise NotImplementedError
+        return self.sql_dialect.capabilities_cover("r.required_capabilities", capabilities, params)
 
     def run_complete(self, run_id: str, now: float, *, result: str | None, terminal_key: str | None,
                      usage: Row, fence: Row) -> Row | None:
@@ -428,7 +419,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             clauses.append("claim_token_hash = :token_hash")
         if fence.get("visible_workspaces") is not None:
             clauses.append("(workspace_id IS NULL OR workspace_id IN "
-                           + _in_list("fw", list(fence["visible_workspaces"]) or [""], params) + ")")
+                           + in_list("fw", list(fence["visible_workspaces"]) or [""], params) + ")")
         sql = statement(self.dialect, "complete", usage=sets, fence="".join(" AND " + c for c in clauses))
         row = self._one(sql, params)
         if row is not None:
@@ -589,4 +580,4 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
 
     # -- dialect hooks ------------------------------------------------------------
     def _lock_clause(self, for_update: bool) -> str:
-        return ""
+        return self.sql_dialect.lock("update" if for_update else None)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from taskloom.domain.errors import InvalidInput
 from taskloom.rows import Row
 from taskloom.storage.base import Storage
+from taskloom.storage.dialects import SQLITE
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.named_sql import statement
 from taskloom.storage.protocols import Tx
@@ -31,6 +32,7 @@ MAX_GROUP = 512
 
 class SqliteTx(SqlTx):
     dialect = "sqlite"
+    sql_dialect = SQLITE
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
         cur = self.conn.execute(sql, _storable(params or {}))
@@ -53,15 +55,6 @@ class SqliteTx(SqlTx):
         index = "INDEXED BY runs_claimable_channel" if filters.get("network_channel") is not None else ""
         rows = self._rows(statement("sqlite", "claim", index=index, filters=where), params)
         return rows if limit == 1 else _one_per_key(rows)
-
-    def _capability_clause(self, capabilities: list[str], params: dict[str, Any]) -> str:
-        caps = "(" + ", ".join(f":cap{i}" for i in range(len(capabilities))) + ")" if capabilities else "('')"
-        for i, c in enumerate(capabilities):
-            params[f"cap{i}"] = c
-        return (
-            "(r.required_capabilities IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(r.required_capabilities) j"
-            f" WHERE j.value NOT IN {caps}))"
-        )
 
 
 def _storable(params: dict[str, Any]) -> dict[str, Any]:

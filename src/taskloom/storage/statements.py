@@ -5,7 +5,7 @@ Column names come from code, never from requests; ``allowed`` makes a typo fail 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from taskloom.rows import Row
@@ -46,3 +46,23 @@ def set_clause(changes: Row, params: dict[str, Any], allowed: Iterable[str] | No
             params[f"v_{k}"] = v
             sets.append(f"{k} = :v_{k}")
     return ", ".join(sets)
+
+
+def in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
+    """``(:p0, :p1, ...)`` for ``values`` (adding them to ``params`` as ``p0``, ``p1``, ...).
+
+    The one IN-list helper of storage. An empty list is an error, not SQL that silently
+    matches nothing (``IN ()`` is invalid, and ``NOT IN (NULL)`` would drop every row): a
+    caller leaves the clause out, or passes a value no row has (``or [""]``)."""
+    if not values:
+        raise ValueError(f"an empty IN list ({prefix}): leave the clause out or pass a placeholder value")
+    names = []
+    for i, value in enumerate(values):
+        params[f"{prefix}{i}"] = value
+        names.append(f":{prefix}{i}")
+    return "(" + ", ".join(names) + ")"
+
+
+def visible_clause(prefix: str, workspaces: Sequence[str], params: dict[str, Any], column: str = "workspace_id") -> str:
+    """A workspace-scoped caller sees global rows (``column`` NULL) and those of its own workspaces."""
+    return f"({column} IS NULL OR {column} IN {in_list(prefix, list(workspaces) or [''], params)})"

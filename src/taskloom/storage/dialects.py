@@ -1,0 +1,128 @@
+"""Where SQLite and PostgreSQL differ: one small ``Dialect`` object per backend.
+
+Shared SQL (storage/sql.py and the ``queries_*`` mixins) asks its transaction's
+``sql_dialect`` for each piece that differs, by name; no query module tests which backend
+it runs on. What is the same in both stays plain SQL: ``:name`` parameters, ``ON CONFLICT``
+upserts, ``RETURNING``, IN-lists (``statements.in_list``), and timestamps, which are epoch
+seconds passed in by the engine (never the database's ``now()``). Statements that differ as
+a whole are named SQL files per dialect instead (storage/named_sql.py).
+
+| hook | SQLite | PostgreSQL |
+|---|---|---|
+| ``placeholders`` | ``:name`` as written | ``%(name)s`` (psycopg) |
+| ``lock`` | nothing: one writer serialises every write | ``FOR UPDATE`` / ``FOR SHARE`` |
+| ``skip_locked`` | nothing | ``FOR UPDATE SKIP LOCKED`` |
+| ``index_hint`` | ``INDEXED BY`` (no statistics) | nothing: the planner has statistics |
+| ``floor`` | ``CAST(x AS INTEGER)`` (x >= 0) | ``FLOOR(x)`` |
+| ``key_lock`` | None: nothing to serialise | ``pg_advisory_xact_lock`` |
+| ``capabilities_cover`` | ``json_each`` | ``jsonb <@`` |
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from taskloom.storage.statements import in_list
+
+LockMode = Literal["update", "share"]
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class Dialect:
+    """The hooks every backend's dialect implements."""
+
+    name: str
+
+    def placeholders(self, sql: str) -> str:
+        """The statement with its ``:name`` parameters in the driver's style."""
+        raise NotImplementedError
+
+    def lock(self, mode: LockMode | None) -> str:
+        """The clause that locks the rows a ``SELECT`` reads until the transaction ends."""
+        raise NotImplementedError
+
+    def skip_locked(self) -> str:
+        """The clause that locks the rows read and skips those another transaction holds."""
+        raise NotImplementedError
+
+    def index_hint(self, index: str) -> str:
+        """A hint naming the index that serves a query (after ``FROM table``)."""
+        raise NotImplementedError
+
+    def floor(self, expr: str) -> str:
+        """The integer part of a non-negative number."""
+        raise NotImplementedError
+
+    def key_lock(self, space: int, param: str) -> str | None:
+        """A statement that makes concurrent transactions wait for each other on the key in
+        parameter ``param`` until they end; None where writes are serialised anyway."""
+        raise NotImplementedError
+
+    def capabilities_cover(self, column: str, capabilities: list[str], params: dict[str, Any]) -> str:
+        """True where the JSON list in ``column`` (NULL: none) is a subset of ``capabilities``."""
+        raise NotImplementedError
+
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+
+    def placeholders(self, sql: str) -> str:
+        return sql
+
+    def lock(self, mode: LockMode | None) -> str:
+        return ""
+
+    def skip_locked(self) -> str:
+        return ""
+
+    def index_hint(self, index: str) -> str:
+        return f" INDEXED BY {index}"
+
+    def floor(self, expr: str) -> str:
+        return f"CAST({expr} AS INTEGER)"
+
+    def key_lock(self, space: int, param: str) -> str | None:
+        return None
+
+    def capabilities_cover(self, column: str, capabilities: list[str], params: dict[str, Any]) -> str:
+        caps = in_list("cap", capabilities or [""], params)
+        return f"({column} IS NULL OR NOT EXISTS (SELECT 1 FROM json_each({column}) j WHERE j.value NOT IN {caps}))"
+
+
+class PostgresDialect(Dialect):
+    name = "postgres"
+
+    def __init__(self) -> None:
+        self._cache: dict[str, str] = {}
+
+    def placeholders(self, sql: str) -> str:
+        cached = self._cache.get(sql)
+        if cached is None:
+            cached = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+            self._cache[sql] = cached
+        return cached
+
+    def lock(self, mode: LockMode | None) -> str:
+        return {None: "", "update": " FOR UPDATE", "share": " FOR SHARE"}[mode]
+
+    def skip_locked(self) -> str:
+        return " FOR UPDATE SKIP LOCKED"
+
+    def index_hint(self, index: str) -> str:
+        return ""
+
+    def floor(self, expr: str) -> str:
+        return f"FLOOR({expr})"
+
+    def key_lock(self, space: int, param: str) -> str | None:
+        return f"SELECT pg_advisory_xact_lock({int(space)}, hashtext(:{param}))"
+
+    def capabilities_cover(self, column: str, capabilities: list[str], params: dict[str, Any]) -> str:
+        params["caps"] = json.dumps(list(capabilities))
+        return f"({column} IS NULL OR {column}::jsonb <@ :caps::jsonb)"
+
+
+SQLITE = SqliteDialect()
+POSTGRES = PostgresDialect()
