@@ -16,7 +16,16 @@ from pydantic import Field
 from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS
+from taskloom.api.schemas import (
+    ERRORS,
+    AgentMessageAndTaskOut,
+    AgentMessagesOut,
+    AgentRunMessagesOut,
+    AgentTaskOut,
+    AgentTasksOut,
+    AgentTaskSubmittedOut,
+    DeliveriesOut,
+)
 from taskloom.config import Settings
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import read_models as rm
@@ -60,7 +69,8 @@ class AwaitingInput(Body):
 # -- the user side ------------------------------------------------------------------------------
 
 
-@router.post("/api/agents/{agent_id}/tasks", status_code=202, summary="Submit a task to an agent",
+@router.post("/api/agents/{agent_id}/tasks", status_code=202, response_model=AgentTaskSubmittedOut,
+             summary="Submit a task to an agent",
              responses={202: {"description": "Task accepted and queued"},
                         503: {"description": "Agent unavailable (paused, stopped, or error state)"}})
 async def submit_task(agent_id: str, body: SubmitTask, request: Request, engine: EngineDep,
@@ -88,7 +98,7 @@ async def submit_task(agent_id: str, body: SubmitTask, request: Request, engine:
     return ok(await engine.write(actor, op), 202)
 
 
-@router.get("/api/agents/{agent_id}/tasks", summary="List the tasks of an agent")
+@router.get("/api/agents/{agent_id}/tasks", response_model=AgentTasksOut, summary="List the tasks of an agent")
 async def list_tasks(agent_id: str, engine: EngineDep, actor: CurrentActor, status: SeedState | None = None,
                      limit: int = Query(default=100, ge=1, le=1000),
                      offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
@@ -101,7 +111,8 @@ async def list_tasks(agent_id: str, engine: EngineDep, actor: CurrentActor, stat
     return ok({"tasks": await engine.read(actor, op)})
 
 
-@router.get("/api/agents/{agent_id}/tasks/{task_id}", summary="Get the status and result of a task")
+@router.get("/api/agents/{agent_id}/tasks/{task_id}", response_model=AgentTaskOut,
+            summary="Get the status and result of a task")
 async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Status, result or error, and the question when it awaits input. 404 when the task was not submitted to this agent."""
     def op(tx: Tx, ctx: Ctx) -> Row:
@@ -110,7 +121,8 @@ async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: Curren
     return ok(await engine.read(actor, op))
 
 
-@router.post("/api/agents/{agent_id}/tasks/{task_id}/messages", summary="Send a message or input to a task")
+@router.post("/api/agents/{agent_id}/tasks/{task_id}/messages", response_model=AgentMessageAndTaskOut,
+             summary="Send a message or input to a task")
 async def send_message(agent_id: str, task_id: str, body: SendMessage, engine: EngineDep,
                        actor: CurrentActor) -> Response:
     """Sends a message to the task's agent; an answer resumes a task awaiting input. 404 unknown task; 409 when the task
@@ -122,7 +134,8 @@ async def send_message(agent_id: str, task_id: str, body: SendMessage, engine: E
     return ok(await engine.write(actor, op))
 
 
-@router.get("/api/agents/{agent_id}/tasks/{task_id}/messages", summary="The conversation of a task, in order")
+@router.get("/api/agents/{agent_id}/tasks/{task_id}/messages", response_model=AgentMessagesOut,
+            summary="The conversation of a task, in order")
 async def list_messages(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor,
                         after_sequence: int = Query(default=0, ge=0, le=2**62)) -> Response:
     """The conversation between people and the agent, in order. 404 unknown task."""
@@ -131,7 +144,8 @@ async def list_messages(agent_id: str, task_id: str, engine: EngineDep, actor: C
     return ok({"messages": messages})
 
 
-@router.post("/api/agents/{agent_id}/tasks/{task_id}/cancel", summary="Cancel a running or queued task",
+@router.post("/api/agents/{agent_id}/tasks/{task_id}/cancel", response_model=AgentTaskOut,
+             summary="Cancel a running or queued task",
              responses={400: {"description": "Task cannot be cancelled (already completed/failed)"}})
 async def cancel_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor,
                       body: CancelBody | None = None) -> Response:
@@ -144,7 +158,8 @@ async def cancel_task(agent_id: str, task_id: str, engine: EngineDep, actor: Cur
     return ok(await engine.write(actor, op))
 
 
-@router.get("/api/agents/{agent_id}/tasks/{task_id}/deliveries", summary="Webhook deliveries and their attempts")
+@router.get("/api/agents/{agent_id}/tasks/{task_id}/deliveries", response_model=DeliveriesOut,
+            summary="Webhook deliveries and their attempts")
 async def list_deliveries(agent_id: str, task_id: str, request: Request, engine: EngineDep,
                           actor: CurrentActor) -> Response:
     """The task's webhook deliveries with every attempt, status code and error. 404 unknown task."""
@@ -160,7 +175,7 @@ async def list_deliveries(agent_id: str, task_id: str, request: Request, engine:
 # -- the agent side -------------------------------------------------------------------------------
 
 
-@router.post("/api/agent/tasks/{run_id}/awaiting-input", tags=["agent"],
+@router.post("/api/agent/tasks/{run_id}/awaiting-input", tags=["agent"], response_model=AgentMessageAndTaskOut,
              summary="Ask a person a question: the task waits for input while the run stays claimed")
 async def awaiting_input(run_id: str, body: AwaitingInput, engine: EngineDep, actor: CurrentActor) -> Response:
     """The calling agent asks a question: the task waits for input while the run stays claimed. 403 not your run; 409
@@ -172,7 +187,7 @@ async def awaiting_input(run_id: str, body: AwaitingInput, engine: EngineDep, ac
     return ok(await engine.write(actor, op))
 
 
-@router.get("/api/agent/tasks/{run_id}/messages", tags=["agent"],
+@router.get("/api/agent/tasks/{run_id}/messages", tags=["agent"], response_model=AgentRunMessagesOut,
             summary="Read the conversation of the calling agent's run (answers to its questions)")
 async def agent_messages(run_id: str, engine: EngineDep, actor: CurrentActor,
                          after_sequence: int = Query(default=0, ge=0, le=2**62),

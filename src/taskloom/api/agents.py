@@ -16,7 +16,7 @@ from pydantic import Field
 from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor, require_admin, require_not_agent
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, Label
+from taskloom.api.schemas import ERRORS, AgentOut, AgentsOut, Label
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import read_models as rm
 
@@ -52,7 +52,7 @@ class AgentPatch(Body):
     metadata: dict[str, Any] | None = None
 
 
-@router.post("", status_code=201, summary="Register an agent")
+@router.post("", status_code=201, response_model=AgentOut, summary="Register an agent")
 async def create_agent(body: AgentCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Registers an agent; its id is the sub of the token it works with. Agents may not (403); 409 when the id is taken."""
     require_not_agent(actor, "register agents")
@@ -62,7 +62,7 @@ async def create_agent(body: AgentCreate, engine: EngineDep, actor: CurrentActor
     return ok(agent_ops.agent_record(agent), 201)
 
 
-@router.get("", summary="List registered agents")
+@router.get("", response_model=AgentsOut, summary="List registered agents")
 async def list_agents(engine: EngineDep, actor: CurrentActor, team: str | None = None,
                       state: AgentState | None = None, limit: int = Query(default=100, ge=1, le=1000),
                       offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
@@ -72,14 +72,14 @@ async def list_agents(engine: EngineDep, actor: CurrentActor, team: str | None =
     return ok({"agents": [agent_ops.agent_record(a) for a in rows]})
 
 
-@router.get("/{agent_id}", summary="Get one agent")
+@router.get("/{agent_id}", response_model=AgentOut, summary="Get one agent")
 async def get_agent(agent_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """One registered agent. 404 unknown agent."""
     agent = await engine.read(actor, lambda tx, ctx: agent_ops.get_agent(tx, agent_id))
     return ok(agent_ops.agent_record(agent))
 
 
-@router.patch("/{agent_id}", summary="Update one agent (pause, resume, stop, report an error, ...)")
+@router.patch("/{agent_id}", response_model=AgentOut, summary="Update one agent (pause, resume, stop, report an error, ...)")
 async def update_agent(agent_id: str, body: AgentPatch, engine: EngineDep, actor: CurrentActor) -> Response:
     """Changes an agent: pausing, stopping or an error state stop it from getting work. 403 unless admin, member or the
     agent itself; 404 unknown agent."""

@@ -18,6 +18,7 @@ from taskloom.api.fast_path import FastPath
 from taskloom.api.limits import RateLimit, RequestGuard
 from taskloom.api.observability import install_observability
 from taskloom.api.openapi import COMMON_ERRORS, allowed_methods, install_openapi
+from taskloom.api.schemas import HealthOut, NotReadyOut, ReadyOut
 from taskloom.api.shutdown import drain_on_signal
 from taskloom.api.task_refs import TaskRefs
 from taskloom.clock import Clock
@@ -133,13 +134,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error(500, "internal error")
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=HealthOut)
     async def healthz() -> dict[str, Any]:
         """Liveness: 200 with the version and backend while the process answers. No token needed; use /readyz to decide
         on traffic."""
         return {"status": "ok", "version": __version__, **storage.describe()}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], response_model=ReadyOut,
+             responses={503: {"model": NotReadyOut, "description": "Not ready: the problems, e.g. a stuck write"}})
     async def readyz() -> JSONResponse:
         """Readiness: 200 when the database answers, every migration is applied and no write is stuck; 503 with the
         problems otherwise (also while shutting down). No token needed."""

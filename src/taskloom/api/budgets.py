@@ -10,7 +10,7 @@ from pydantic import Field
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor, require_admin
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, Body
+from taskloom.api.schemas import ERRORS, Body, BudgetEnvelope, BudgetsEnvelope
 from taskloom.engine import budgets as budget_ops
 from taskloom.engine.context import Ctx, Tx
 from taskloom.rows import Row
@@ -54,7 +54,7 @@ def exhausted_header(budget: Row | None) -> dict[str, str]:
     return {BUDGET_HEADER: budget["id"]} if budget is not None else {}
 
 
-@router.post("", status_code=201, summary="Create a budget (admins)")
+@router.post("", status_code=201, response_model=BudgetEnvelope, summary="Create a budget (admins)")
 async def create_budget(body: BudgetCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Creates a token or cost budget for an agent, model, channel or workspace. Admins only (403); 400 names a bad
     field."""
@@ -66,7 +66,7 @@ async def create_budget(body: BudgetCreate, engine: EngineDep, actor: CurrentAct
     return ok({"budget": await engine.write(actor, op)}, 201)
 
 
-@router.get("", summary="List budgets (admins)")
+@router.get("", response_model=BudgetsEnvelope, summary="List budgets (admins)")
 async def list_budgets(engine: EngineDep, actor: CurrentActor, scope: Scope | None = None,
                        exhausted: bool | None = Query(default=None)) -> Response:
     """Every budget with its use in the current period. Admins only (403)."""
@@ -79,7 +79,7 @@ async def list_budgets(engine: EngineDep, actor: CurrentActor, scope: Scope | No
     return ok({"budgets": await engine.read(actor, op)})
 
 
-@router.get("/{budget_id}", summary="Get one budget (admins)")
+@router.get("/{budget_id}", response_model=BudgetEnvelope, summary="Get one budget (admins)")
 async def get_budget(budget_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """One budget with its use in the current period. Admins only (403); 404 unknown budget."""
     require_admin(actor, "manage budgets")
@@ -87,7 +87,7 @@ async def get_budget(budget_id: str, engine: EngineDep, actor: CurrentActor) -> 
                                                                                ctx.now))})
 
 
-@router.patch("/{budget_id}", summary="Change a budget's caps or period (admins)")
+@router.patch("/{budget_id}", response_model=BudgetEnvelope, summary="Change a budget's caps or period (admins)")
 async def update_budget(budget_id: str, body: BudgetPatch, engine: EngineDep, actor: CurrentActor) -> Response:
     """Changes a budget's caps or period. Admins only (403); 404 unknown budget."""
     require_admin(actor, "manage budgets")

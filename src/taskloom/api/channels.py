@@ -8,7 +8,7 @@ from pydantic import Field
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, Body
+from taskloom.api.schemas import ERRORS, Body, ChannelMessagesOut, ChannelPostOut
 from taskloom.engine import channels as channel_ops
 from taskloom.engine.context import Ctx, Tx
 from taskloom.rows import Row
@@ -21,7 +21,8 @@ class MessageCreate(Body):
     body: str = Field(min_length=1, max_length=100_000)
 
 
-@router.post("/api/task-runs/{run_id}/messages", status_code=201, summary="Post a message on the run's coordination"
+@router.post("/api/task-runs/{run_id}/messages", status_code=201, response_model=ChannelPostOut,
+             summary="Post a message on the run's coordination"
              " channel", responses={422: {"description": "kind is not one of the channel's allowed_message_kinds"}})
 async def post_message(run_id: str, body: MessageCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Posts a message on the run's coordination channel (a question from the claimer makes the task wait for input). 403
@@ -33,7 +34,8 @@ async def post_message(run_id: str, body: MessageCreate, engine: EngineDep, acto
     return ok(await engine.write(actor, op), 201)
 
 
-@router.get("/api/task-runs/{run_id}/messages", summary="Read the run's coordination channel, after a sequence")
+@router.get("/api/task-runs/{run_id}/messages", response_model=ChannelMessagesOut,
+            summary="Read the run's coordination channel, after a sequence")
 async def list_messages(run_id: str, engine: EngineDep, actor: CurrentActor,
                         after: int = Query(default=0, ge=0, le=2**62, description="Messages after this sequence"),
                         limit: int = Query(default=100, ge=1, le=1000)) -> Response:

@@ -97,4 +97,5 @@ def install_observability(app: FastAPI, engine: Engine, settings: Settings) -> N
 
     app.add_api_route("/metrics", prometheus, methods=["GET"], tags=["health"], summary="Prometheus metrics",
                       response_class=Response,
-                      responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+                      responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                      "description": "Prometheus text format"}})

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, Body
+from taskloom.api.schemas import ERRORS, Body, OutputAppendedOut, OutputOut
 from taskloom.engine import output as output_ops
 from taskloom.engine.context import Ctx, Tx
 from taskloom.rows import Row
@@ -21,7 +21,8 @@ class OutputChunk(Body):
     claim_token: str | None = Field(default=None, max_length=200)
 
 
-@router.post("/api/agent/tasks/{run_id}/output", tags=["agent"], summary="Append streamed output to a claimed run",
+@router.post("/api/agent/tasks/{run_id}/output", tags=["agent"], response_model=OutputAppendedOut,
+             summary="Append streamed output to a claimed run",
              responses={413: {"description": "Over 64 KB in this call or 10 MB for the run"}})
 async def post_output(run_id: str, body: OutputChunk, engine: EngineDep, actor: CurrentActor) -> Response:
     """Appends streamed output (text chunks) to the caller's claimed run. 403 not your run; 409 when the run is no longer
@@ -36,7 +37,8 @@ async def post_output(run_id: str, body: OutputChunk, engine: EngineDep, actor: 
     return ok(await engine.write(actor, op))
 
 
-@router.get("/api/task-runs/{run_id}/output", summary="Read a run's streamed output after an offset")
+@router.get("/api/task-runs/{run_id}/output", response_model=OutputOut,
+            summary="Read a run's streamed output after an offset")
 async def get_output(run_id: str, engine: EngineDep, actor: CurrentActor,
                      after_offset: int = Query(default=0, ge=0, le=2**62,
                                                description="Characters already read")) -> Response:

@@ -19,6 +19,7 @@ from taskloom.api.schemas import (
     LeaseEnvelope,
     Reason,
     Release,
+    RunClaimEnvelope,
     RunComplete,
     RunDetailEnvelope,
     RunEnvelope,
@@ -79,7 +80,7 @@ async def get_run(run_id: str, engine: EngineDep, actor: CurrentActor) -> Respon
     return ok({"run": await engine.read(actor, lambda tx, ctx: read_models.run_detail(rm.run_detail(tx, ctx, run_id)))})
 
 
-@router.post("/api/task-runs/{run_id}/claim", response_model=RunEnvelope, summary="Claim one queued task run")
+@router.post("/api/task-runs/{run_id}/claim", response_model=RunClaimEnvelope, summary="Claim one queued task run")
 async def claim_run(run_id: str, engine: EngineDep, actor: CurrentActor, body: IdempotentBody | None = None) -> Response:
     """Claims this queued run (idempotent with the same idempotency key) and returns the claim token once. 409 when it is
     not claimable; 403 when reserved for another agent."""

@@ -12,6 +12,7 @@ from taskloom.api.auth import CurrentActor, require_admin, require_not_agent
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import (
     ERRORS,
+    SSE_EVENT_SCHEMA,
     ApproveBody,
     ChildCreate,
     DependencyCreate,
@@ -301,7 +302,8 @@ async def get_tree(task_id: str, engine: EngineDep, actor: CurrentActor) -> Resp
     "/{task_id}/stream",
     summary="Stream task events (Server-Sent Events)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE: replay, then live events"}},
+    responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+                     "description": "SSE: replay, then live events"}},
 )
 async def stream_task(task_id: str, request: Request, engine: EngineDep, actor: CurrentActor,
                       after_sequence: int | None = Query(default=None, ge=0, le=2**62)) -> Response:

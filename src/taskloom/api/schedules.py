@@ -15,7 +15,14 @@ from pydantic import Field
 from taskloom.api import schemas, views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import RunStatusName
+from taskloom.api.schemas import (
+    PublishedEventOut,
+    RunStatusName,
+    ScheduledRunNowOut,
+    ScheduledTaskDetailOut,
+    ScheduledTasksOut,
+    ScheduleRunsOut,
+)
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import FIRING_STATUS
@@ -165,7 +172,7 @@ def task_view(task: Row, sched: Row, last_run: Row | None = None, *, detail: boo
 # -- routes ---------------------------------------------------------------------------------
 
 
-@router.post("/tasks", status_code=201, summary="Create a scheduled task")
+@router.post("/tasks", status_code=201, response_model=ScheduledTaskDetailOut, summary="Create a scheduled task")
 async def create_scheduled_task(body: ScheduledTaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Creates a cron, RRULE, once or event schedule that fires runs of one task. 400 names a bad field or an expression
     with no firing in bounds."""
@@ -175,7 +182,7 @@ async def create_scheduled_task(body: ScheduledTaskCreate, engine: EngineDep, ac
     return ok(task_view(task, sched, None, detail=True), 201)
 
 
-@router.get("/tasks", summary="List scheduled tasks")
+@router.get("/tasks", response_model=ScheduledTasksOut, summary="List scheduled tasks")
 async def list_scheduled_tasks(
     engine: EngineDep,
     actor: CurrentActor,
@@ -197,13 +204,14 @@ def _detail(tx: Tx, pair: tuple[Row, Row]) -> Row:
     return task_view(task, sched, rm.latest_run(tx, task["id"]), detail=True)
 
 
-@router.get("/tasks/{task_id}", summary="Get one scheduled task")
+@router.get("/tasks/{task_id}", response_model=ScheduledTaskDetailOut, summary="Get one scheduled task")
 async def get_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """One scheduled task with its schedule, next firing and counts. 404 unknown task."""
     return ok(await engine.read(actor, lambda tx, ctx: _detail(tx, ops.load(tx, ctx, task_id))))
 
 
-@router.put("/tasks/{task_id}", summary="Update the given fields of one scheduled task")
+@router.put("/tasks/{task_id}", response_model=ScheduledTaskDetailOut,
+            summary="Update the given fields of one scheduled task")
 async def update_scheduled_task(task_id: str, body: ScheduledTaskUpdate, engine: EngineDep,
                                 actor: CurrentActor) -> Response:
     """Changes the given fields; a new schedule recomputes the next firing. 400 names a bad field; 409 when canceled."""
@@ -217,7 +225,8 @@ async def update_scheduled_task(task_id: str, body: ScheduledTaskUpdate, engine:
     return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.update(tx, ctx, task_id, changes, checked))))
 
 
-@router.post("/tasks/{task_id}/run_now", status_code=201, summary="Run one scheduled task once, now")
+@router.post("/tasks/{task_id}/run_now", status_code=201, response_model=ScheduledRunNowOut,
+             summary="Run one scheduled task once, now")
 async def run_scheduled_task_now(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Fires the task once now, outside its schedule (dedupe and concurrency rules apply). 409 when canceled or a run is
     open."""
@@ -229,26 +238,27 @@ async def run_scheduled_task_now(task_id: str, engine: EngineDep, actor: Current
     return ok(await engine.write(actor, op), 201)
 
 
-@router.post("/tasks/{task_id}/snooze", summary="Delay the next firing of one scheduled task")
+@router.post("/tasks/{task_id}/snooze", response_model=ScheduledTaskDetailOut,
+             summary="Delay the next firing of one scheduled task")
 async def snooze_scheduled_task(task_id: str, body: SnoozeBody, engine: EngineDep, actor: CurrentActor) -> Response:
     """Moves the next firing later. 409 when paused, canceled or with no upcoming firing."""
     return ok(await engine.write(actor, lambda tx, ctx: _detail(
         tx, ops.snooze(tx, ctx, task_id, body.delay_seconds, body.reason))))
 
 
-@router.post("/tasks/{task_id}/pause", summary="Pause one scheduled task")
+@router.post("/tasks/{task_id}/pause", response_model=ScheduledTaskDetailOut, summary="Pause one scheduled task")
 async def pause_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Stops firings until resumed. 409 when canceled."""
     return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.pause(tx, ctx, task_id))))
 
 
-@router.post("/tasks/{task_id}/resume", summary="Resume one paused scheduled task")
+@router.post("/tasks/{task_id}/resume", response_model=ScheduledTaskDetailOut, summary="Resume one paused scheduled task")
 async def resume_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Resumes a paused schedule; firings missed while paused are skipped. 409 when canceled."""
     return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.resume(tx, ctx, task_id))))
 
 
-@router.post("/tasks/{task_id}/cancel", summary="Cancel one scheduled task for good")
+@router.post("/tasks/{task_id}/cancel", response_model=ScheduledTaskDetailOut, summary="Cancel one scheduled task for good")
 async def cancel_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor,
                                 body: CancelBody | None = None) -> Response:
     """Cancels the schedule for good, with its open run. 404 unknown task."""
@@ -256,7 +266,8 @@ async def cancel_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentA
     return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.cancel(tx, ctx, task_id, reason))))
 
 
-@router.get("/tasks/{task_id}/runs", summary="List the runs of one scheduled task, newest first")
+@router.get("/tasks/{task_id}/runs", response_model=ScheduleRunsOut,
+            summary="List the runs of one scheduled task, newest first")
 async def list_scheduled_task_runs(task_id: str, engine: EngineDep, actor: CurrentActor,
                                    status: RunStatusName | None = None,
                                    limit: int = Query(default=50, ge=1, le=1000),
@@ -269,7 +280,8 @@ async def list_scheduled_task_runs(task_id: str, engine: EngineDep, actor: Curre
     return ok({"runs": await engine.read(actor, op), "limit": limit, "offset": offset})
 
 
-@router.post("/events", status_code=202, summary="Publish an event to fire matching event schedules")
+@router.post("/events", status_code=202, response_model=PublishedEventOut,
+             summary="Publish an event to fire matching event schedules")
 async def publish_event(body: EventBody, engine: EngineDep, actor: CurrentActor) -> Response:
     """Publishes an event: every active event schedule whose filter matches fires once. 400 names a bad field."""
     return ok(await engine.write(actor, lambda tx, ctx: ops.publish_event(tx, ctx, body.type, body.payload)), 202)

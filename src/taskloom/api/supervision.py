@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS
+from taskloom.api.schemas import ERRORS, AgentsActivityOut, QueuesActivityOut
 from taskloom.engine import supervision
 
 router = APIRouter(prefix="/api/observe", tags=["observe"], responses=ERRORS)
@@ -19,7 +19,8 @@ def _age_ms(now: float, ts: float | None) -> int:
     return 0 if ts is None else max(0, int((now - ts) * 1000))
 
 
-@router.get("/queues", summary="Every channel and work queue: depth, oldest age, live and stuck runs, depth history")
+@router.get("/queues", response_model=QueuesActivityOut,
+            summary="Every channel and work queue: depth, oldest age, live and stuck runs, depth history")
 async def get_queues(request: Request, engine: EngineDep, actor: CurrentActor) -> Response:
     """Every channel and work queue with depth, oldest age, live and stuck runs, and recent depth history."""
     stuck_after = request.app.state.settings.stuck_after_seconds
@@ -39,7 +40,8 @@ def _live_run(now: float, item: dict[str, Any]) -> dict[str, Any]:
             "stuck": item["stuck"]}
 
 
-@router.get("/agents", summary="Who is working: each claimer's live runs with their leases, and its last heartbeat")
+@router.get("/agents", response_model=AgentsActivityOut,
+            summary="Who is working: each claimer's live runs with their leases, and its last heartbeat")
 async def get_agent_activity(request: Request, engine: EngineDep, actor: CurrentActor) -> Response:
     """Each claimer's live runs with their leases and its last heartbeat: who is working on what."""
     stuck_after = request.app.state.settings.stuck_after_seconds

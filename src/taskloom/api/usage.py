@@ -7,13 +7,14 @@ from fastapi import APIRouter, Query, Response
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS
+from taskloom.api.schemas import ERRORS, UsageOut
 from taskloom.engine import usage as usage_ops
 
 router = APIRouter(tags=["observe"], responses=ERRORS)
 
 
-@router.get("/api/observe/usage", summary="Sums of tokens, cost, tool calls and runs, grouped by agent, model, "
+@router.get("/api/observe/usage", response_model=UsageOut,
+            summary="Sums of tokens, cost, tool calls and runs, grouped by agent, model, "
             "channel, workspace and/or day")
 async def get_usage(
     engine: EngineDep,

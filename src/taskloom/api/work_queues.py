@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
+from taskloom.api.schemas import WorkQueueDeletedOut, WorkQueueOut, WorkQueuesOut, WorkQueueTaskOut, WorkQueueTasksOut
 from taskloom.api.views import iso, js
 from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import EXPIRED_ERROR
@@ -120,14 +121,14 @@ def task_view(qt: wq.QueueTask) -> Row:
 # -- queues ---------------------------------------------------------------------------
 
 
-@router.post("/work-queues", status_code=201, summary="Create a work queue")
+@router.post("/work-queues", status_code=201, response_model=WorkQueueOut, summary="Create a work queue")
 async def create_queue(body: QueueCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Creates a work queue (a network channel) for a team. 400 names a bad field; 409 when the id is taken."""
     queue, counts = await engine.write(actor, lambda tx, ctx: wq.create_queue(tx, ctx, body.name, body.teamId))
     return ok(queue_view(queue, counts), 201)
 
 
-@router.get("/work-queues", summary="List work queues (filter by teamId)")
+@router.get("/work-queues", response_model=WorkQueuesOut, summary="List work queues (filter by teamId)")
 async def list_queues(engine: EngineDep, actor: CurrentActor, teamId: str | None = Query(default=None),
                       limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0, le=2**62)
                       ) -> Response:
@@ -136,14 +137,15 @@ async def list_queues(engine: EngineDep, actor: CurrentActor, teamId: str | None
     return ok({"queues": [queue_view(q, c) for q, c in rows]})
 
 
-@router.get("/work-queues/{queue_id}", summary="Get a work queue with its task counts")
+@router.get("/work-queues/{queue_id}", response_model=WorkQueueOut, summary="Get a work queue with its task counts")
 async def get_queue(queue_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """One work queue with its task counts by status. 404 unknown queue."""
     queue, counts = await engine.read(actor, lambda tx, ctx: wq.get_queue(tx, ctx, queue_id))
     return ok(queue_view(queue, counts))
 
 
-@router.delete("/work-queues/{queue_id}", summary="Delete a work queue (?force=true cancels its open tasks)")
+@router.delete("/work-queues/{queue_id}", response_model=WorkQueueDeletedOut,
+               summary="Delete a work queue (?force=true cancels its open tasks)")
 async def delete_queue(queue_id: str, engine: EngineDep, actor: CurrentActor, force: bool = False) -> Response:
     """Deletes an empty queue; force=true cancels its open tasks first. 409 while it has open tasks; 403 unless admin or
     its creator."""
@@ -158,7 +160,8 @@ def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-@router.post("/work-queues/{queue_id}/tasks", status_code=201, summary="Add a task to a work queue")
+@router.post("/work-queues/{queue_id}/tasks", status_code=201, response_model=WorkQueueTaskOut,
+             summary="Add a task to a work queue")
 async def add_task(queue_id: str, body: TaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Adds a task to the queue with priority, deadline and retry policy. 404 unknown queue; 400 names a bad field."""
     qt = await engine.write(actor, lambda tx, ctx: wq.add_task(
@@ -167,7 +170,8 @@ async def add_task(queue_id: str, body: TaskCreate, engine: EngineDep, actor: Cu
     return ok(task_view(qt), 201)
 
 
-@router.get("/work-queues/{queue_id}/tasks", summary="List a work queue's tasks (filter by status)")
+@router.get("/work-queues/{queue_id}/tasks", response_model=WorkQueueTasksOut,
+            summary="List a work queue's tasks (filter by status)")
 async def list_tasks(queue_id: str, engine: EngineDep, actor: CurrentActor, status: WqStatus | None = None,
                      limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0, le=2**62)
                      ) -> Response:
@@ -186,7 +190,7 @@ async def _take(engine: Engine, actor: Any, body: Take | None, op: Any, queue_id
     return ok(task_view(qt)) if qt is not None else Response(status_code=204)
 
 
-@router.post("/work-queues/{queue_id}/dequeue", summary="Assign the next task to an agent",
+@router.post("/work-queues/{queue_id}/dequeue", response_model=WorkQueueTaskOut, summary="Assign the next task to an agent",
              responses={204: {"description": "No pending task"}})
 async def dequeue(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
     """Assigns the queue's most urgent pending task to the agent, waiting up to waitSeconds; 204 when none (or when the
@@ -194,7 +198,8 @@ async def dequeue(queue_id: str, engine: EngineDep, actor: CurrentActor, body: T
     return await _take(engine, actor, body, wq.dequeue, queue_id)
 
 
-@router.post("/work-queues/{queue_id}/steal", summary="Steal a task from the team's most loaded other queue",
+@router.post("/work-queues/{queue_id}/steal", response_model=WorkQueueTaskOut,
+             summary="Steal a task from the team's most loaded other queue",
              responses={204: {"description": "No other queue of the team has a pending task"}})
 async def steal(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
     """Moves the most urgent pending task of the team's most loaded other queue into this one and assigns it; 204 when
@@ -202,13 +207,13 @@ async def steal(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Tak
     return await _take(engine, actor, body, wq.steal, queue_id)
 
 
-@router.get("/work-queue-tasks/{task_id}", summary="Get a work-queue task")
+@router.get("/work-queue-tasks/{task_id}", response_model=WorkQueueTaskOut, summary="Get a work-queue task")
 async def get_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """One work-queue task with its status and lease. 404 unknown task."""
     return ok(task_view(await engine.read(actor, lambda tx, ctx: wq.get_task(tx, ctx, task_id))))
 
 
-@router.post("/work-queue-tasks/{task_id}/complete", summary="Complete an assigned task")
+@router.post("/work-queue-tasks/{task_id}/complete", response_model=WorkQueueTaskOut, summary="Complete an assigned task")
 async def complete(task_id: str, engine: EngineDep, actor: CurrentActor, body: Complete | None = None) -> Response:
     """Completes the caller's assigned task with its result. 403 when assigned to another agent; 409 when not assigned."""
     body = body or Complete()
@@ -216,7 +221,8 @@ async def complete(task_id: str, engine: EngineDep, actor: CurrentActor, body: C
     return ok(task_view(qt))
 
 
-@router.post("/work-queue-tasks/{task_id}/fail", summary="Fail an assigned task (retried while attempts remain)")
+@router.post("/work-queue-tasks/{task_id}/fail", response_model=WorkQueueTaskOut,
+             summary="Fail an assigned task (retried while attempts remain)")
 async def fail(task_id: str, body: Fail, engine: EngineDep, actor: CurrentActor) -> Response:
     """Fails the caller's assigned task; it goes back to the queue while attempts remain. 403 not yours; 409 when not
     assigned."""
@@ -225,7 +231,8 @@ async def fail(task_id: str, body: Fail, engine: EngineDep, actor: CurrentActor)
     return ok(task_view(qt))
 
 
-@router.post("/work-queue-tasks/{task_id}/heartbeat", summary="Extend the lease of an assigned task")
+@router.post("/work-queue-tasks/{task_id}/heartbeat", response_model=WorkQueueTaskOut,
+             summary="Extend the lease of an assigned task")
 async def heartbeat(task_id: str, engine: EngineDep, actor: CurrentActor, body: Extend | None = None) -> Response:
     """Extends the lease of the caller's assigned task. 403 not yours; 409 when the lease was lost."""
     body = body or Extend()
