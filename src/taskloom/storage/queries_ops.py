@@ -19,6 +19,7 @@ class OpsQueries:
 
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
         def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
+        def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any: ...
 
     def migrations_applied(self) -> set[str]:
         return {str(r["name"]) for r in self._rows("SELECT name FROM schema_migrations")}
@@ -84,13 +85,16 @@ class OpsQueries:
         return [{**r, "_links": links[r["id"]]} for r in rows]
 
     def tasks_delete(self, ids: list[str]) -> int:
-        """Delete these tasks; the schema's ON DELETE CASCADE removes what hangs off them."""
+        """Delete these tasks; the schema's ON DELETE CASCADE removes what hangs off them. Returns how
+        many of them there were (SQLite's row count would leave out a child its parent's cascade took)."""
         params: dict[str, Any] = {}
         names = in_list("d", ids, params)
+        found = int(self._scalar(f"SELECT COUNT(*) AS n FROM tasks WHERE id IN {names}", params))
         # The big children (events, runs) go first by their own indexes: measured on SQLite, leaving
         # them to the cascade made each task cost ~5-10 ms instead of ~0.2 ms.
         for sql in (f"DELETE FROM task_dependencies WHERE task_id IN {names} OR depends_on_task_id IN {names}",
                     f"DELETE FROM events WHERE task_id IN {names}",
                     f"DELETE FROM runs WHERE task_id IN {names}"):
             self._exec(sql, params)
-        return self._exec(f"DELETE FROM tasks WHERE id IN {names}", params)
+        self._exec(f"DELETE FROM tasks WHERE id IN {names}", params)
+        return found
