@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from taskloom.domain.states import RUN_LIVE, TASK_TERMINAL, sql_list
+from taskloom.domain.states import RUN_LIVE, sql_list
 from taskloom.rows import Row
-from taskloom.storage.dialects import Dialect
+from taskloom.storage.named_sql import statement
 from taskloom.storage.statements import in_list
 
 _LIVE = sql_list(RUN_LIVE)
@@ -15,7 +15,7 @@ _LIVE = sql_list(RUN_LIVE)
 
 class OpsQueries:
     if TYPE_CHECKING:  # provided by SqlTx
-        sql_dialect: Dialect
+        dialect: str
 
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
         def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
@@ -32,16 +32,7 @@ class OpsQueries:
         active = self._rows(
             "SELECT network_channel AS channel, COUNT(*) AS active FROM runs"
             f" WHERE status IN {_LIVE} GROUP BY network_channel")
-        one = self._rows(
-            f"SELECT (SELECT COUNT(*) FROM runs WHERE status IN {_LIVE}"
-            "        AND COALESCE(heartbeat_at, claimed_at) < :stuck) AS stuck,"
-            " (SELECT COUNT(*) FROM tasks WHERE approval_state = 'pending'"
-            f"        AND status NOT IN {sql_list(TASK_TERMINAL)}) AS approvals,"
-            " (SELECT COUNT(*) FROM tasks WHERE status = 'blocked' AND blocked_reason = 'awaiting_input') AS awaiting,"
-            " (SELECT COALESCE(SUM(input_tokens), 0) FROM usage_rollup) AS input_tokens,"
-            " (SELECT COALESCE(SUM(output_tokens), 0) FROM usage_rollup) AS output_tokens,"
-            " (SELECT COALESCE(SUM(cost), 0) FROM usage_rollup) AS cost",
-            {"stuck": now - stuck_after})[0]
+        one = self._rows(statement(self.dialect, "metrics_gauges"), {"stuck": now - stuck_after})[0]
         return {"queued": queued, "active": active, **{k: float(v or 0) for k, v in one.items()}}
 
     # -- retention ----------------------------------------------------------------------
@@ -53,16 +44,7 @@ class OpsQueries:
         if cursor is not None:
             params.update(c_at=cursor[0], c_id=cursor[1])
             after = " AND (t.closed_at > :c_at OR (t.closed_at = :c_at AND t.id > :c_id))"
-        return self._rows(
-            "SELECT t.id, t.closed_at, (t.parent_task_id IS NOT NULL"
-            " OR EXISTS (SELECT 1 FROM tasks c WHERE c.parent_task_id = t.id)"
-            " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.task_id = t.id)"
-            " OR EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on_task_id = t.id)) AS linked"
-            # SQLite without statistics would pick tasks_status and sort every closed task.
-            " FROM tasks t" + self.sql_dialect.index_hint("tasks_closed") +
-            f" WHERE t.status IN {sql_list(TASK_TERMINAL)} AND t.closed_at < :cutoff" + after +
-            " AND NOT EXISTS (SELECT 1 FROM schedules s WHERE s.task_id = t.id)"
-            " ORDER BY t.closed_at, t.id LIMIT :limit", params)
+        return self._rows(statement(self.dialect, "retention_candidates", after=after), params)
 
     def retention_group_step(self, ids: list[str]) -> list[Row]:
         """These tasks with their status, age, whether scheduled, and the ids they link to."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from taskloom.domain.states import RUN_OPEN, TaskStatus, sql_list, task_sources
 from taskloom.rows import Row
 from taskloom.storage.dialects import Dialect
+from taskloom.storage.named_sql import statement
 from taskloom.storage.statements import check_columns, in_list, insert_statement, set_clause
 
 SCHEDULE_COLUMNS = frozenset(
@@ -25,6 +26,7 @@ DEDUPE_LOCK_SPACE = 7243  # first key of the two-key advisory lock used for dedu
 
 class ScheduleQueries:
     if TYPE_CHECKING:  # provided by SqlTx
+        dialect: str
         sql_dialect: Dialect
 
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
@@ -96,13 +98,8 @@ class ScheduleQueries:
 
     def schedules_waiting_ready(self, limit: int) -> list[Row]:
         """Active schedules holding a waiting firing whose task has no open run any more."""
-        return self._rows(
-            "SELECT * FROM schedules s WHERE s.waiting_since IS NOT NULL AND s.status = 'active'"
-            " AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.task_id = s.task_id"
-            f" AND r.status IN {sql_list(RUN_OPEN)})"
-            " ORDER BY s.waiting_since LIMIT :limit" + self.sql_dialect.skip_locked(),
-            {"limit": limit},
-        )
+        sql = statement(self.dialect, "schedules_waiting_ready", lock=self.sql_dialect.skip_locked())
+        return self._rows(sql, {"limit": limit})
 
     def schedules_for_events(self) -> list[Row]:
         return self._rows(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskloom.rows import Row
+from taskloom.storage.named_sql import statement
 from taskloom.storage.statements import in_list, insert_statement
 
 USAGE_DIMS = ("agent", "model", "channel", "workspace", "day")
@@ -29,7 +30,9 @@ def _where(filters: Row, params: dict[str, Any], visible_workspaces: Sequence[st
 
 
 class UsageQueries:
-    if TYPE_CHECKING:  # provided by Tx
+    if TYPE_CHECKING:  # provided by SqlTx
+        dialect: str
+
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
         def _one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None: ...
         def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
@@ -45,16 +48,7 @@ class UsageQueries:
     def usage_rollup_add(self, key: Row, delta: Row, runs: int) -> None:
         """Add ``delta`` (signed sums) and ``runs`` to the roll-up row of ``key``."""
         params = {**key, **{k: delta[k] for k in USAGE_SUMS}, "runs": runs}
-        self._exec(
-            "INSERT INTO usage_rollup (day, agent, model, channel, workspace, input_tokens, output_tokens, cost,"
-            " tool_calls, runs) VALUES (:day, :agent, :model, :channel, :workspace, :input_tokens, :output_tokens,"
-            " :cost, :tool_calls, :runs) ON CONFLICT (day, agent, model, channel, workspace) DO UPDATE SET"
-            " input_tokens = usage_rollup.input_tokens + excluded.input_tokens,"
-            " output_tokens = usage_rollup.output_tokens + excluded.output_tokens,"
-            " cost = usage_rollup.cost + excluded.cost, tool_calls = usage_rollup.tool_calls + excluded.tool_calls,"
-            " runs = usage_rollup.runs + excluded.runs",
-            params,
-        )
+        self._exec(statement(self.dialect, "usage_rollup_add"), params)
 
     def usage_sums(self, dims: Sequence[str], filters: Row, *, visible_workspaces: Sequence[str] | None,
                    full_days: tuple[str, str] | None, edges: tuple[float | None, float | None] | None) -> list[Row]:

@@ -179,14 +179,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
 
     def task_subtree(self, task_id: str) -> list[Row]:
         """The task and all its descendants, each with ``depth`` (root = 0), parents first."""
-        return self._rows(
-            "WITH RECURSIVE sub(id, depth) AS ("
-            " SELECT id, 0 FROM tasks WHERE id = :id"
-            " UNION ALL SELECT t.id, sub.depth + 1 FROM tasks t JOIN sub ON t.parent_task_id = sub.id)"
-            " SELECT tasks.*, sub.depth AS depth FROM sub JOIN tasks ON tasks.id = sub.id"
-            " ORDER BY sub.depth, tasks.created_at, tasks.id",
-            {"id": task_id},
-        )
+        return self._rows(statement(self.dialect, "task_subtree"), {"id": task_id})
 
     def task_list(self, filters: Row, *, limit: int, offset: int = 0, order: str = "created_desc") -> list[Row]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
@@ -258,15 +251,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
 
     def dependency_path(self, start: str, target: str) -> list[str] | None:
         """A path of dependency edges from ``start`` to ``target`` (inclusive), if any."""
-        rows = self._rows(
-            "WITH RECURSIVE walk(id, path) AS ("
-            " SELECT :start, :start"
-            " UNION SELECT d.depends_on_task_id, walk.path || '>' || d.depends_on_task_id"
-            " FROM task_dependencies d JOIN walk ON d.task_id = walk.id"
-            " WHERE LENGTH(walk.path) < 20000)"
-            " SELECT path FROM walk WHERE id = :target LIMIT 1",
-            {"start": start, "target": target},
-        )
+        rows = self._rows(statement(self.dialect, "dependency_path"), {"start": start, "target": target})
         return rows[0]["path"].split(">") if rows else None
 
     def unmet_dependency_count(self, task_id: str) -> int:
@@ -557,14 +542,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         ))
 
     def latency_stats(self, since: float) -> Row:
-        row = self._one(
-            "SELECT COUNT(claimed_at) AS claim_n, AVG(claimed_at - queued_at) AS claim_avg,"
-            " MAX(claimed_at - queued_at) AS claim_max,"
-            " COUNT(started_at) AS start_n, AVG(started_at - claimed_at) AS start_avg,"
-            " MAX(started_at - claimed_at) AS start_max"
-            " FROM runs WHERE claimed_at IS NOT NULL AND claimed_at >= :since",
-            {"since": since},
-        )
+        row = self._one(statement(self.dialect, "latency_stats"), {"since": since})
         return row or {}
 
     # -- service state ----------------------------------------------------------
