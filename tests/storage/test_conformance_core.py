@@ -227,6 +227,33 @@ def test_claim_candidates_order_exclusivity_and_filters(store: Store) -> None:
     assert ids({}) == ["urgent", "old", "chan"]
 
 
+def test_key_limits_count_live_runs_and_recent_claims(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        _tasks(tx, "c1", "c2", "c3", "r1", "r2", "r3")
+        for n in (1, 2, 3):
+            tx.run_insert(run_row(f"c{n}", f"c{n}", concurrency_key="gpu", concurrency_limit=2))
+            tx.run_insert(run_row(f"r{n}", f"r{n}", priority=40, rate_limit_key="llm", rate_limit_per_minute=2))
+
+    store.write(build)
+
+    def ids(limit: int = 10, now: float = NOW) -> list[str]:
+        return [r["id"] for r in store.write(lambda tx: tx.runs_claim_candidates(now, {}, limit))]
+
+    assert ids() == ["c1", "c2", "r1", "r2"], "a batch takes no more of a key than its limits leave"
+    assert ids(limit=1) == ["c1"]
+    store.write(lambda tx: tx.run_update("c1", {"status": "claimed", "claimed_at": NOW}, expect_status=["queued"]))
+    store.write(lambda tx: tx.run_update("r1", {"status": "claimed", "claimed_at": NOW - 30},
+                                         expect_status=["queued"]))
+    assert ids() == ["c2", "r2"], "a live run fills a concurrency slot; a claim counts for 60 s"
+    assert ids(now=NOW + 31) == ["c2", "r2", "r3"], "claims older than 60 s no longer count"
+    run = store.read(lambda tx: tx.run_get("c3"))
+    tally: dict[tuple[str, str], int] = {}
+    assert store.write(lambda tx: tx.key_limit_refusal(run, NOW, tally)) is None
+    assert tally == {("c", "gpu"): 2}
+    refusal = store.write(lambda tx: tx.key_limit_refusal(run, NOW, tally))
+    assert refusal is not None and "concurrency_limit 2" in refusal
+
+
 def test_run_complete_is_fenced_and_happens_once(store: Store) -> None:
     def build(tx: Tx) -> None:
         _tasks(tx, "a")

@@ -67,6 +67,8 @@ def spec_from(body: TaskCreate, actor: Actor, parent_task_id: str | None = None)
         backoff_seconds=body.backoff_seconds,
         timeout_seconds=body.timeout_seconds,
         concurrency_key=body.concurrency_key,
+        concurrency_limit=body.concurrency_limit,
+        rate_limit=body.rate_limit.model_dump() if body.rate_limit else None,
         required_capabilities=body.required_capabilities,
     )
 
@@ -151,6 +153,8 @@ async def update_task(task_id: str, body: TaskPatch, engine: EngineDep, actor: C
         owner = changes.pop("owner")
         changes["owner_kind"] = owner["kind"] if owner else None
         changes["owner_ref"] = owner["ref"] if owner else None
+    if "concurrency_limit" in changes and changes["concurrency_limit"] is None:
+        raise InvalidInput("invalid request: concurrency_limit: must not be null (the default is 1)")
     if "blocker" in changes and changes["blocker"] == "":
         changes["blocker"] = None
 

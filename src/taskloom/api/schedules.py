@@ -17,6 +17,7 @@ from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import (
     PublishedEventOut,
+    RateLimit,
     RunStatusName,
     ScheduledRunNowOut,
     ScheduledTaskDetailOut,
@@ -61,6 +62,10 @@ class ScheduledTaskCreate(Body):
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     dedupe_window_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    concurrency_limit: int = Field(default=1, ge=1, le=100_000,
+                                   description="At most this many live runs per concurrency_key (extension)")
+    rate_limit: RateLimit | None = Field(default=None, description="At most per_minute runs of key claimed per"
+                                         " rolling minute (extension)")
     queue: str | None = Field(default=None, min_length=1, max_length=200,
                               description="Network channel the runs are queued on (extension; else payload.queue)")
 
@@ -80,11 +85,13 @@ class ScheduledTaskUpdate(Body):
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     dedupe_window_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    concurrency_limit: int | None = Field(default=None, ge=1, le=100_000)
+    rate_limit: RateLimit | None = Field(default=None, description="null clears it")
     queue: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 NOT_NULL = ("title", "description", "schedule_kind", "payload", "created_by", "priority", "max_retries",
-            "backoff_strategy", "backoff_seconds")
+            "backoff_strategy", "backoff_seconds", "concurrency_limit")
 
 
 class SnoozeBody(Body):
@@ -148,7 +155,7 @@ def task_view(task: Row, sched: Row, last_run: Row | None = None, *, detail: boo
         "dedupe_key": task["dedupe_key"],
         "dedupe_window_seconds": (None if sched["dedupe_window_seconds"] is None
                                   else int(sched["dedupe_window_seconds"])),
-        "concurrency_key": task["concurrency_key"],
+        **views.key_limits(task),
         "queue": ext.get("queue"),
         "network_channel": task["network_channel"],
         "status": status,

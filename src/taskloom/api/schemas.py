@@ -66,6 +66,18 @@ class Usage(Body):
     provider: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. anthropic")
 
 
+class RateLimit(Body):
+    """At most ``per_minute`` runs of ``key`` claimed per rolling minute; the rest wait."""
+
+    key: str = Field(min_length=1, max_length=200)
+    per_minute: int = Field(ge=1, le=1_000_000)
+
+
+class RateLimitOut(BaseModel):
+    key: str
+    per_minute: int
+
+
 class TaskCreate(Body):
     title: str = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=100_000)
@@ -85,6 +97,9 @@ class TaskCreate(Body):
     backoff_seconds: float = Field(default=1.0, ge=0, le=86_400)
     timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    concurrency_limit: int = Field(default=1, ge=1, le=100_000,
+                                   description="At most this many live runs per concurrency_key")
+    rate_limit: RateLimit | None = None
     required_capabilities: list[Label] | None = Field(default=None, max_length=100)
 
 
@@ -103,6 +118,8 @@ class TaskPatch(Body):
     blocker: str | None = Field(default=None, max_length=2000, description="Set to block by hand; '' clears")
     timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
     concurrency_key: str | None = Field(default=None, max_length=200)
+    concurrency_limit: int | None = Field(default=None, ge=1, le=100_000)
+    rate_limit: RateLimit | None = Field(default=None, description="null clears it")
     required_capabilities: list[Label] | None = Field(default=None, max_length=100)
 
 
@@ -209,6 +226,9 @@ class TaskOut(TaskRef):
     started_at: str | None
     updated_at: str
     last_activity_at: str
+    concurrency_key: str | None
+    concurrency_limit: int
+    rate_limit: RateLimitOut | None
 
 
 class CoordinationChannelOut(BaseModel):
@@ -925,6 +945,8 @@ class ScheduledTaskOut(BaseModel):
     dedupe_key: str | None
     dedupe_window_seconds: int | None
     concurrency_key: str | None
+    concurrency_limit: int
+    rate_limit: RateLimitOut | None
     queue: str | None
     network_channel: str | None
     status: Literal["active", "paused", "canceled"]

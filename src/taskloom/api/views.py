@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from taskloom.domain.channels import MESSAGE_KINDS, PURPOSE, channel_id, channel_name
+from taskloom.domain.key_limits import rate_limit_of
 from taskloom.domain.priority import to_runtime
 from taskloom.domain.times import iso
 from taskloom.rows import Row
@@ -61,7 +62,14 @@ def task_record(t: Row) -> Row:
         "started_at": iso(t["started_at"]),
         "updated_at": iso(t["updated_at"]),
         "last_activity_at": iso(t["last_activity_at"]),
+        **key_limits(t),
     }
+
+
+def key_limits(t: Row) -> Row:
+    """concurrency_key, concurrency_limit and rate_limit of a task (or run)."""
+    return {"concurrency_key": t["concurrency_key"], "concurrency_limit": int(t["concurrency_limit"] or 1),
+            "rate_limit": rate_limit_of(t)}
 
 
 def coordination_channel(r: Row) -> Row:

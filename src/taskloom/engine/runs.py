@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from taskloom.domain.key_limits import has_key_limits
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, TASK_TERMINAL, RunStatus, TaskStatus
 from taskloom.engine import usage as usage_rollup
 from taskloom.engine.authorization import check_may_act_on_work
@@ -156,6 +157,9 @@ def claim_run(tx: Tx, ctx: Ctx, run_id: str, lease_seconds: float, idempotency_k
     if run["assignee"] and run["assignee"] != ctx.actor.ref and not ctx.actor.is_admin:
         raise Forbidden(f"run {run_id} is reserved for agent {run['assignee']}")
     ctx.actor.check_claim_channel(run["network_channel"])  # a channel-limited key: 403 outside its channels
+    refusal = tx.key_limit_refusal(run, ctx.now, {}) if has_key_limits(run) else None
+    if refusal is not None:
+        raise Conflict(f"run {run_id} is not claimable now: {refusal}")
     claim = _take(tx, ctx, run, lease_seconds, None, idempotency_key)
     if claim is None:
         raise Conflict(f"run {run_id} is not claimable now")

@@ -54,6 +54,8 @@ class ScheduleSpec:
     dedupe_key: str | None = None
     dedupe_window_seconds: float | None = None
     concurrency_key: str | None = None
+    concurrency_limit: int = 1
+    rate_limit: Row | None = None  # {key, per_minute}
     queue: str | None = None
 
 
@@ -121,7 +123,8 @@ def create(tx: Tx, ctx: Ctx, spec: ScheduleSpec, checked: CheckedSchedule) -> tu
         title=spec.title, description=spec.description, priority=rank_of(spec.priority), metadata=spec.payload,
         max_attempts=spec.max_retries + 1, start=False, network_channel=route_of(spec.queue, spec.payload),
         backoff_strategy=spec.backoff_strategy, backoff_seconds=spec.backoff_seconds, dedupe_key=spec.dedupe_key,
-        concurrency_key=spec.concurrency_key, source="schedule",
+        concurrency_key=spec.concurrency_key, concurrency_limit=spec.concurrency_limit, rate_limit=spec.rate_limit,
+        source="schedule",
         ext={"queue": spec.queue},
     ))
     row: Row = {
@@ -170,7 +173,7 @@ def listing(tx: Tx, ctx: Ctx, filters: Row, limit: int, offset: int) -> tuple[li
 # -- changes ------------------------------------------------------------------------------
 
 CORE_FIELDS = {"title", "description", "priority", "max_retries", "backoff_strategy", "backoff_seconds",
-               "concurrency_key", "payload", "queue", "dedupe_key"}
+               "concurrency_key", "concurrency_limit", "rate_limit", "payload", "queue", "dedupe_key"}
 SCHEDULE_FIELDS = {"schedule_kind", "schedule_expr", "timezone"}
 
 
@@ -190,7 +193,8 @@ def update(tx: Tx, ctx: Ctx, task_id: str, changes: Row, checked: CheckedSchedul
     if "dedupe_window_seconds" in changes:
         sched_changes["dedupe_window_seconds"] = changes["dedupe_window_seconds"]
     core: Row = {}
-    for key in ("title", "description", "backoff_strategy", "backoff_seconds", "concurrency_key"):
+    for key in ("title", "description", "backoff_strategy", "backoff_seconds", "concurrency_key", "concurrency_limit",
+                "rate_limit"):
         if key in changes:
             core[key] = changes[key]
     if "priority" in changes:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
+from taskloom.domain.key_limits import key_limit_columns, rate_limit_of
 from taskloom.domain.states import TASK_TERMINAL, TaskStatus
 from taskloom.domain.task_ids import looks_like_identifier, new_uuid
 from taskloom.engine.context import Ctx, dumps, load_visible_task, record
@@ -46,6 +47,8 @@ class TaskSpec:
     deadline: float | None = None
     dedupe_key: str | None = None
     concurrency_key: str | None = None
+    concurrency_limit: int = 1
+    rate_limit: Row | None = None  # {key, per_minute}
     required_capabilities: list[str] | None = None
     task_id: str | None = None
     identifier: str | None = None
@@ -119,6 +122,7 @@ def create_task(tx: Tx, ctx: Ctx, spec: TaskSpec) -> tuple[Row, Row | None]:
         "timeout_seconds": spec.timeout_seconds,
         "dedupe_key": spec.dedupe_key,
         "concurrency_key": spec.concurrency_key,
+        **key_limit_columns(spec.concurrency_limit, spec.rate_limit),
         "required_capabilities": dumps(spec.required_capabilities),
         "source": spec.source,
         "ext": dumps(spec.ext),
@@ -212,7 +216,7 @@ def cancel(tx: Tx, ctx: Ctx, task_id: str, reason: str | None = None) -> Row:
 UPDATABLE = {
     "title", "description", "priority", "owner_kind", "owner_ref", "metadata", "network_channel", "max_attempts",
     "blocker", "deadline", "timeout_seconds", "concurrency_key", "required_capabilities", "ext", "result",
-    "backoff_strategy", "backoff_seconds",
+    "backoff_strategy", "backoff_seconds", "concurrency_limit", "rate_limit",
 }
 
 
@@ -225,6 +229,10 @@ def update(tx: Tx, ctx: Ctx, task_id: str, changes: Row) -> Row:
     if "title" in changes and not (changes["title"] or "").strip():
         raise InvalidInput("title must not be empty")
     stored = dict(changes)
+    if "concurrency_limit" in stored or "rate_limit" in stored:
+        limits = key_limit_columns(stored.pop("concurrency_limit", task["concurrency_limit"]),
+                                   stored.pop("rate_limit") if "rate_limit" in stored else rate_limit_of(task))
+        stored.update(limits if "rate_limit" in changes else {"concurrency_limit": limits["concurrency_limit"]})
     for key in ("metadata", "required_capabilities", "ext", "result"):
         if key in stored:
             stored[key] = dumps(stored[key])
@@ -240,6 +248,9 @@ def update(tx: Tx, ctx: Ctx, task_id: str, changes: Row) -> Row:
             "network_channel": task["network_channel"],
             "assignee": assignee_of(task),
             "concurrency_key": task["concurrency_key"],
+            "concurrency_limit": task["concurrency_limit"],
+            "rate_limit_key": task["rate_limit_key"],
+            "rate_limit_per_minute": task["rate_limit_per_minute"],
             "required_capabilities": task["required_capabilities"],
             "deadline": task["deadline"],
         }

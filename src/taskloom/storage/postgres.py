@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from taskloom.domain.errors import InvalidInput, Unavailable
-from taskloom.domain.states import RUN_LIVE, sql_list
+from taskloom.domain.key_limits import has_key_limits
 from taskloom.rows import Row
 from taskloom.storage.base import Storage
 from taskloom.storage.dialects import POSTGRES
@@ -62,7 +62,7 @@ class PostgresTx(SqlTx):
     def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
         chosen: list[Row] = []
         skip: list[str] = []
-        keys: set[str] = set()
+        tally: dict[tuple[str, str], int] = {}  # key limits: counted under the key's advisory lock
         for _ in range(20):
             params, where = self._claim_params(now, filters)
             refused = " AND r.id NOT IN " + in_list("skip", skip, params) if skip else ""
@@ -71,26 +71,13 @@ class PostgresTx(SqlTx):
             if not rows:
                 return chosen
             for row in rows:
-                key = row["concurrency_key"]
-                if key is None:
-                    chosen.append(row)
-                elif key not in keys and self._concurrency_key_free(key):
-                    keys.add(key)
+                if not has_key_limits(row) or self.key_limit_refusal(row, now, tally) is None:
                     chosen.append(row)
                 else:
                     skip.append(row["id"])
             if len(chosen) >= limit or len(rows) < want:
                 return chosen
         return chosen
-
-    def _concurrency_key_free(self, key: str) -> bool:
-        # Two transactions could each see the key free: serialise on the key and look again.
-        self._exec("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
-        busy = self._scalar(
-            f"SELECT COUNT(*) AS n FROM runs WHERE concurrency_key = :k AND status IN {sql_list(RUN_LIVE)}",
-            {"k": key},
-        )
-        return not busy
 
     def task_identifier_next(self) -> int:
         # A sequence, not the counters row: a row would serialise every task creation

@@ -121,7 +121,10 @@ class RunStore(Protocol):
         """The best claimable run (id, task_id, attempt, concurrency_key), locked for this transaction."""
 
     def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
-        """Up to ``limit`` claimable runs in claim order, no two sharing a concurrency key."""
+        """Up to ``limit`` claimable runs in claim order, within the limits of their keys."""
+
+    def key_limit_refusal(self, row: Row, now: float, tally: dict[tuple[str, str], int]) -> str | None:
+        """Why the run may not be claimed now under its concurrency / rate-limit key (None: it may)."""
 
     def run_complete(
         self, run_id: str, now: float, *, result: str | None, terminal_key: str | None, usage: Row, fence: Row

@@ -23,6 +23,7 @@ from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
 from taskloom.storage.queries_budgets import BudgetQueries
 from taskloom.storage.queries_channels import ChannelQueries
+from taskloom.storage.queries_limits import KeyLimitQueries
 from taskloom.storage.queries_observe import ObserveQueries
 from taskloom.storage.queries_ops import OpsQueries
 from taskloom.storage.queries_output import OutputQueries
@@ -39,7 +40,8 @@ TASK_COLUMNS = frozenset(
     owner_ref created_by_kind created_by_ref origin_kind origin_ref parent_task_id network_channel metadata
     approval_policy approval_state draft max_attempts attempt_limit attempts backoff_strategy backoff_seconds
     deadline timeout_seconds dedupe_key concurrency_key required_capabilities result error source ext
-    event_seq created_at updated_at started_at closed_at last_activity_at""".split()
+    event_seq created_at updated_at started_at closed_at last_activity_at concurrency_limit rate_limit_key
+    rate_limit_per_minute""".split()
 )
 RUN_COLUMNS = frozenset(
     """id task_id attempt status held priority network_channel workspace_id assignee concurrency_key
@@ -47,7 +49,7 @@ RUN_COLUMNS = frozenset(
     lease_seconds timeout_at deadline dedupe_key claimed_by_kind claimed_by_ref claim_token_hash session_id
     idempotency_key terminal_key origin_kind origin_ref metadata result error input_tokens output_tokens total_cost
     cost_currency tool_call_count turn_count last_event_type last_activity_at model provider
-    channel_activity_at output_length output_bytes""".split()
+    channel_activity_at output_length output_bytes concurrency_limit rate_limit_key rate_limit_per_minute""".split()
 )
 _LIVE = sql_list(RUN_LIVE)
 _OPEN = sql_list(RUN_OPEN)
@@ -73,7 +75,7 @@ def _check_guard(changes: Row, expect_status: Sequence[str] | None,
 
 class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
          ChannelQueries, OpsQueries, ObserveQueries, OutputQueries,
-         BudgetQueries):
+         BudgetQueries, KeyLimitQueries):
     """One transaction. Engine code calls only the named methods below."""
 
     dialect = "sql"
@@ -343,7 +345,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         return rows[0] if rows else None
 
     def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
-        """Up to ``limit`` claimable runs in claim order, no two sharing a concurrency key.
+        """Up to ``limit`` claimable runs in claim order, within the limits of their keys (queries_limits.py).
         Dialect-specific: SKIP LOCKED on PostgreSQL, the single writer on SQLite."""
         raise NotImplementedError
 
@@ -358,8 +360,11 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         params["assignee"] = filters.get("assignee") or ""
         clauses = ["r.status = 'queued'", "r.held = 0", "r.available_at <= :now",
                    "(r.deadline IS NULL OR r.deadline > :now)", "(r.assignee IS NULL OR r.assignee = :assignee)",
-                   "(r.concurrency_key IS NULL OR NOT EXISTS (SELECT 1 FROM runs a WHERE a.concurrency_key ="
-                   f" r.concurrency_key AND a.status IN {_LIVE}))"]
+                   "(r.concurrency_key IS NULL OR (SELECT COUNT(*) FROM runs a WHERE a.concurrency_key ="
+                   f" r.concurrency_key AND a.status IN {_LIVE}) < r.concurrency_limit)",
+                   "(r.rate_limit_key IS NULL OR (SELECT COUNT(*) FROM runs b WHERE b.rate_limit_key ="
+                   " r.rate_limit_key AND b.claimed_at IS NOT NULL AND b.claimed_at > :now - 60)"
+                   " < r.rate_limit_per_minute)"]
         return " AND ".join(clauses + self._claim_filter_clauses(filters, params))
 
     def _claim_filter_clauses(self, filters: Row, params: dict[str, Any]) -> list[str]:

@@ -48,13 +48,14 @@ class SqliteTx(SqlTx):
         self.conn.executemany(sql, [_storable(r) for r in rows])
 
     def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
-        # The single writer thread makes select-then-update atomic. Runs selected together
-        # were all checked against the same claimed set: keep one per concurrency key.
+        # The single writer thread makes select-then-update atomic: the statement's key-limit
+        # counts are exact for one run. Runs selected together were all checked against the
+        # same counts: count them again, each after those before it.
         params, where = self._claim_params(now, filters)
         params["limit"] = limit
         index = "INDEXED BY runs_claimable_channel" if filters.get("network_channel") is not None else ""
         rows = self._rows(statement("sqlite", "claim", index=index, filters=where), params)
-        return rows if limit == 1 else _one_per_key(rows)
+        return rows if limit == 1 else self.key_limits_admit(rows, now)
 
 
 def _storable(params: dict[str, Any]) -> dict[str, Any]:
@@ -64,19 +65,6 @@ def _storable(params: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str) and "\x00" in value:
             raise InvalidInput("invalid value: a string cannot contain NUL (0x00) characters")
     return params
-
-
-def _one_per_key(rows: list[Row]) -> list[Row]:
-    seen: set[str] = set()
-    out = []
-    for row in rows:
-        key = row["concurrency_key"]
-        if key is not None:
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(row)
-    return out
 
 
 def _path_from_url(url: str) -> str:

@@ -1,14 +1,20 @@
 -- Up to :limit claimable runs, most urgent then oldest (claim-next takes 1), locked for this
 -- transaction; rows others hold are skipped, so concurrent claimers never wait on each other.
+-- A concurrency key admits concurrency_limit live runs; a rate-limit key rate_limit_per_minute
+-- claims in the last 60 s. This is a first cut: the caller counts each key again under its
+-- advisory lock (two transactions could both see the last free slot here).
 -- Slots: /*filters*/ the caller's filters (AND ...), /*skip*/ runs already refused.
-SELECT r.id, r.task_id, r.attempt, r.concurrency_key
+SELECT r.id, r.task_id, r.attempt, r.concurrency_key, r.concurrency_limit, r.rate_limit_key, r.rate_limit_per_minute
 FROM runs r
 WHERE r.status = 'queued' AND r.held = 0 AND r.available_at <= :now
   AND (r.deadline IS NULL OR r.deadline > :now)
   AND (r.assignee IS NULL OR r.assignee = :assignee)
-  AND (r.concurrency_key IS NULL OR NOT EXISTS (
-        SELECT 1 FROM runs a WHERE a.concurrency_key = r.concurrency_key
-        AND a.status IN ('claimed', 'starting', 'running')))
+  AND (r.concurrency_key IS NULL OR (
+        SELECT COUNT(*) FROM runs a WHERE a.concurrency_key = r.concurrency_key
+        AND a.status IN ('claimed', 'starting', 'running')) < r.concurrency_limit)
+  AND (r.rate_limit_key IS NULL OR (
+        SELECT COUNT(*) FROM runs b WHERE b.rate_limit_key = r.rate_limit_key
+        AND b.claimed_at IS NOT NULL AND b.claimed_at > :now - 60) < r.rate_limit_per_minute)
   /*filters*/ /*skip*/
 ORDER BY r.priority DESC, r.queued_at, r.id
 LIMIT :limit
