@@ -11,13 +11,11 @@ from taskloom.api.auth import CurrentActor
 from taskloom.api.budgets import budget_record
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, ActorKind, DashboardEnvelope, InboxEnvelope, OriginKind, Scope
-from taskloom.engine import budgets as budget_ops
-from taskloom.engine.context import Ctx, Tx
+from taskloom.engine import observe_models as om
 from taskloom.rows import Row
 
 router = APIRouter(prefix="/api/observe/tasks", tags=["observe"], responses=ERRORS)
 TASK_STATUSES = ("draft", "pending", "blocked", "ready", "in_progress", "completed", "failed", "canceled")
-LANES = ("my_work", "approvals", "questions", "budgets", "failed_runs", "blocked", "archived")
 Lane = Literal["my_work", "approvals", "questions", "budgets", "failed_runs", "blocked", "archived"]
 
 
@@ -36,14 +34,12 @@ def _health(bad: bool, warn: bool = False) -> str:
     return "critical" if bad else ("warning" if warn else "healthy")
 
 
-def dashboard(tx: Tx, ctx: Ctx, filters: Row, settings: Any) -> Row:
-    now = ctx.now
-    tasks = tx.task_status_counts(filters)
-    blocked = tx.task_blocked_counts(filters)
-    runs = tx.run_status_counts(filters)
+def dashboard(data: om.Dashboard, settings: Any) -> Row:
+    """The dashboard answer, shaped from its read model (engine/observe_models.py)."""
+    now = data.now
+    tasks, blocked, runs = data.task_counts, data.blocked_counts, data.run_counts
     tasks_total = sum(tasks.values())
-    live = tx.live_runs(filters, limit=500)
-    task_rows = tx.tasks_get_many(sorted({r["task_id"] for r in live}))
+    live, task_rows = data.live_runs, data.live_tasks
     stuck_after = settings.stuck_after_seconds
     items = []
     stuck_total = orphans = 0
@@ -76,7 +72,7 @@ def dashboard(tx: Tx, ctx: Ctx, filters: Row, settings: Any) -> Row:
             "task_title": task["title"] if task else None,
             "workspace_id": r["workspace_id"],
         })
-    depth_rows = tx.queue_depth(filters)
+    depth_rows = data.queue_depth
     depth = [
         {
             "count": int(d["count"]),
@@ -90,15 +86,14 @@ def dashboard(tx: Tx, ctx: Ctx, filters: Row, settings: Any) -> Row:
     queue_total = sum(d["count"] for d in depth)
     oldest_age = (now - oldest) if oldest is not None else None
     backlog_warning = oldest_age is not None and oldest_age > settings.backlog_threshold_seconds
-    lat = tx.latency_stats(now - 3600)
-    latest = tx.latest_event_at()
+    lat, latest = data.latency, data.latest_event_at
     age = (now - latest) if latest is not None else None
     has_live = bool(live) or queue_total > 0
     stale = has_live and age is not None and age > settings.stale_after_seconds
     queued_runs = runs.get("queued", 0)
     claimed, starting, running = runs.get("claimed", 0), runs.get("starting", 0), runs.get("running", 0)
-    forced = tx.forced_stop_count(filters)
-    spent_budgets = _spent_budgets(tx, ctx)
+    forced = data.forced_stops
+    spent_budgets = [budget_record(b, now) for b in data.spent_budgets]
     totals = {
         "active_runs": claimed + starting + running,
         "awaiting_approval_tasks": blocked.get("approval", 0),
@@ -178,10 +173,12 @@ async def get_dashboard(request: Request, engine: EngineDep, actor: CurrentActor
     filters = _filters(actor, scope=scope, workspace_id=workspace, owner_kind=owner_kind, owner_ref=owner_ref,
                        network_channel=network_channel, origin_kind=origin_kind)
     settings = request.app.state.settings
-    return ok({"dashboard": await engine.read(actor, lambda tx, ctx: dashboard(tx, ctx, filters, settings))})
+    data = await engine.read(actor, lambda tx, ctx: om.dashboard(tx, ctx, filters))
+    return ok({"dashboard": dashboard(data, settings)})
 
 
-def _blocking_text(tx: Tx, task: Row) -> str | None:
+def _blocking_text(item: om.InboxTask) -> str | None:
+    task = item.task
     reason = task["blocked_reason"]
     if task["approval_state"] == "pending":
         return "waiting for approval"
@@ -190,31 +187,16 @@ def _blocking_text(tx: Tx, task: Row) -> str | None:
     if reason == "awaiting_input":
         return "awaiting input from a person"
     if reason == "dependencies":
-        deps = tx.dependencies_of([task["id"]])
-        refs = tx.tasks_get_many([d["depends_on_task_id"] for d in deps])
-        unmet = [f"{r['identifier']} ({r['status']})" for r in refs.values() if r["status"] != "completed"]
+        unmet = [f"{r['identifier']} ({r['status']})" for r in item.unmet_dependencies]
         return "waiting for dependencies: " + ", ".join(sorted(unmet))
     if task["status"] == "failed":
         return f"failed: {task['error']}"
     return None
 
 
-def _question(tx: Tx, task: Row) -> str | None:
-    """The agent's latest question on a task that awaits input."""
-    asked = tx.last_question(task["id"])
-    return asked["body"] if asked else None
-
-
-def _spent_budgets(tx: Tx, ctx: Ctx) -> list[Row]:
-    """Budgets spent in their current period that the caller may see (workspace budgets of its
-    workspaces, all others)."""
-    return [budget_record(b, ctx.now) for b in budget_ops.exhausted_now(tx, ctx.now)
-            if b["scope"] != "workspace" or ctx.actor.sees_workspace(b["ref"])]
-
-
-def _budgets_group(tx: Tx, ctx: Ctx, limit: int) -> Row:
+def _budgets_group(spent: list[Row], now: float, limit: int) -> Row:
     items = []
-    for b in _spent_budgets(tx, ctx):
+    for b in (budget_record(b, now) for b in spent):
         caps = [f"{b['spent_tokens']} of {b['max_tokens']} tokens"] if b["max_tokens"] is not None else []
         if b["max_cost"] is not None:
             caps.append(f"{b['spent_cost']} of {b['max_cost']} {b['currency'] or ''}".rstrip())
@@ -225,46 +207,25 @@ def _budgets_group(tx: Tx, ctx: Ctx, limit: int) -> Row:
     return {"count": len(items), "items": items[:limit], "lane": "budgets", "unread_count": len(items)}
 
 
-def inbox(tx: Tx, ctx: Ctx, filters: Row, lane: str | None, unread_only: bool, query: str | None,
-          limit: int) -> Row:
-    me = ctx.actor
-    triage = tx.triage_for_actor(me.kind, me.ref)
-    open_statuses = ["pending", "blocked", "ready", "in_progress"]
-    lane_filters: dict[str, Row] = {
-        "my_work": {**filters, "owner_kind": me.kind, "owner_ref": me.ref, "status_in": open_statuses},
-        "approvals": {**filters, "approval_state": "pending", "status_in": open_statuses},
-        "questions": {**filters, "status": "blocked", "blocked_reason": "awaiting_input"},
-        "failed_runs": {**filters, "status": "failed"},
-        "blocked": {**filters, "status": "blocked"},
-    }
+def inbox(data: om.Inbox, unread_only: bool, limit: int) -> Row:
+    """The inbox answer, shaped from its read model (engine/observe_models.py)."""
+    now = data.now
+    triage = data.triage
     groups = []
-    archived_ids = [tid for tid, tr in triage.items() if tr["archived"]]
     total = unread_total = 0
-    for name in LANES:
-        if lane is not None and name != lane:
-            continue
+    for name in om.LANES:
         if name == "budgets":
-            group = _budgets_group(tx, ctx, limit)
-            groups.append(group)
-            total += group["count"]
-            unread_total += group["unread_count"]
+            if data.spent_budgets is not None:
+                group = _budgets_group(data.spent_budgets, now, limit)
+                groups.append(group)
+                total += group["count"]
+                unread_total += group["unread_count"]
             continue
-        if name == "archived":
-            candidates = [t for t in tx.tasks_get_many(archived_ids).values()
-                          if me.sees_workspace(t["workspace_id"])]
-            if query:
-                q = query.lower()
-                candidates = [t for t in candidates if q in t["title"].lower() or q in t["identifier"].lower()]
-        else:
-            candidates = tx.task_list({**lane_filters[name], "query": query}, limit=limit + len(triage) + 50,
-                                      order="priority")
-            candidates = [t for t in candidates
-                          if not (triage.get(t["id"], {}).get("archived") or triage.get(t["id"], {}).get("dismissed"))]
-            if name == "blocked":  # approvals and questions have their own lanes
-                candidates = [t for t in candidates if t["blocked_reason"] not in ("approval", "awaiting_input")]
-        latest_runs = tx.latest_runs_of_tasks([t["id"] for t in candidates])
+        if name not in data.lanes:
+            continue
         items = []
-        for t in candidates:
+        for item in data.lanes[name]:
+            t = item.task
             tr = triage.get(t["id"])
             unread = tr is None or not tr["read"] or (tr["last_seen_activity_at"] or 0) < t["last_activity_at"]
             if unread_only and not unread:
@@ -272,11 +233,11 @@ def inbox(tx: Tx, ctx: Ctx, filters: Row, lane: str | None, unread_only: bool, q
             items.append({
                 "approval_policy": t["approval_policy"],
                 "approval_state": t["approval_state"],
-                "blocking_reason": _blocking_text(tx, t),
+                "blocking_reason": _blocking_text(item),
                 "lane": name,
-                "question": _question(tx, t) if name == "questions" else None,
+                "question": item.question["body"] if item.question else None,
                 "latest_activity_at": views.iso(t["last_activity_at"]),
-                "run": views.run_summary(latest_runs.get(t["id"]), t["max_attempts"]),
+                "run": views.run_summary(item.latest_run, t["max_attempts"]),
                 "task": views.task_ref(t),
                 "triage": views.triage_record(tr) if tr else None,
                 "unread": unread,
@@ -304,4 +265,5 @@ async def get_inbox(engine: EngineDep, actor: CurrentActor, scope: Scope | None 
     """The tasks that want the caller's attention (approvals, questions, failures), with the caller's own
     read/dismiss/archive state."""
     filters = _filters(actor, scope=scope, workspace_id=workspace, owner_kind=owner_kind, owner_ref=owner_ref)
-    return ok({"inbox": await engine.read(actor, lambda tx, ctx: inbox(tx, ctx, filters, lane, unread, query, limit))})
+    data = await engine.read(actor, lambda tx, ctx: om.inbox(tx, ctx, filters, lane, query, limit))
+    return ok({"inbox": inbox(data, unread, limit)})

@@ -9,9 +9,16 @@ lies outside its workspaces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from taskloom.domain.actors import Actor
 from taskloom.domain.errors import Forbidden
+from taskloom.engine.context import Ctx, load_visible_task
 from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
+
+T = TypeVar("T")
 
 
 def is_person(actor: Actor) -> bool:
@@ -60,3 +67,18 @@ def check_may_act_on_work(actor: Actor, task: Row | None, run: Row | None, actio
         return
     what = f"run {run['id']}" if run is not None else f"task {task['id'] if task else '?'}"
     raise Forbidden(f"agents may {action} only work they hold, own or submitted; {what} is not yours")
+
+
+def check_may_change(tx: Tx, ctx: Ctx, task_id: str) -> None:
+    """``check_may_change_task`` for a task by id (NotFound when the caller cannot see it)."""
+    if ctx.actor.role == "agent":
+        check_may_change_task(ctx.actor, load_visible_task(tx, ctx, task_id))
+
+
+def when_may_change(task_id: str, op: Callable[[Tx, Ctx], T]) -> Callable[[Tx, Ctx], T]:
+    """``op``, run only once ``check_may_change`` let the caller change the task (same transaction)."""
+    def checked(tx: Tx, ctx: Ctx) -> T:
+        check_may_change(tx, ctx, task_id)
+        return op(tx, ctx)
+
+    return checked

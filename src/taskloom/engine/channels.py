@@ -9,11 +9,11 @@ by a heartbeat); an ``answer`` from anyone else while it waits lets it run again
 from __future__ import annotations
 
 from taskloom.domain.channels import MESSAGE_KINDS, channel_id
-from taskloom.domain.errors import InvalidInput, Unprocessable
+from taskloom.domain.errors import Conflict, InvalidInput, Unprocessable
 from taskloom.domain.states import RUN_LIVE, RunStatus
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.authorization import check_may_act_on_work
-from taskloom.engine.context import Ctx, new_id, record
+from taskloom.engine.context import Ctx, load_visible_task, new_id, record
 from taskloom.engine.lifecycle import LIVE
 from taskloom.engine.runs import load_visible_run
 from taskloom.engine.transitions import move_run
@@ -78,3 +78,16 @@ def messages(tx: Tx, ctx: Ctx, run_id: str, after: int, limit: int) -> tuple[Row
     """The run and its channel's messages after a sequence."""
     run = load_visible_run(tx, ctx, run_id)
     return run, tx.messages_of_run(run_id, after_sequence=after, limit=limit)
+
+
+def answer_question(tx: Tx, ctx: Ctx, task_id: str, text: str) -> tuple[Row, Row]:
+    """An ``answer`` on the channel of the task's live run, as ``post`` takes it (same rule on
+    who may post); refused when no question is open. (the task, the run)"""
+    task = load_visible_task(tx, ctx, task_id)
+    run = tx.open_run_of_task(task_id)
+    if run is None or (task["status"], task["blocked_reason"]) != ("blocked", "awaiting_input"):
+        raise Conflict(f"task {task_id} has no open question to answer (status {task['status']})")
+    if is_claimer(ctx, run):
+        raise Conflict(f"you asked the question on task {task_id}: a person answers it (wait_for_answer)")
+    post(tx, ctx, run["id"], "answer", text)
+    return tx.task_get(task_id) or task, run

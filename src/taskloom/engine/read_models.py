@@ -68,6 +68,11 @@ def task_summaries(tx: Tx, tasks: list[Row]) -> list[TaskSummary]:
             for t in tasks]
 
 
+def task_rows(tx: Tx, filters: Row, *, limit: int) -> list[Row]:
+    """Tasks matching ``filters``, newest first, without their runs or dependencies."""
+    return tx.task_list(filters, limit=limit)
+
+
 def task_list(tx: Tx, filters: Row, *, limit: int, offset: int) -> list[TaskSummary]:
     return task_summaries(tx, tx.task_list(filters, limit=limit, offset=offset))
 

@@ -15,17 +15,17 @@ from pydantic import Field
 from taskloom.api import read_models, views
 from taskloom.api.auth import require_not_agent
 from taskloom.api.observe import dashboard, inbox
-from taskloom.api.runtime import _check_may_change, spec_from
+from taskloom.api.runtime import spec_from
 from taskloom.api.schedules import Kind, ScheduledTaskCreate, task_view
 from taskloom.api.schemas import ActorRefIn, Priority, TaskCreate, TaskStatusName
 from taskloom.config import Settings
 from taskloom.domain.actors import ACTOR_KINDS, Actor
-from taskloom.domain.errors import Conflict
 from taskloom.engine import channels
+from taskloom.engine import observe_models as om
 from taskloom.engine import read_models as rm
 from taskloom.engine import schedules as schedule_ops
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.context import Ctx, Tx, load_visible_task
+from taskloom.engine.authorization import when_may_change
 from taskloom.engine.engine import Engine
 from taskloom.mcp_server import results
 from taskloom.mcp_server.agent_tools import ADDS, CLOSES, READS, Channel
@@ -50,10 +50,10 @@ def _change(pair: tuple[Row, Row | None], message: str) -> results.TaskChange:
                               message=message)
 
 
-def _inbox(tx: Tx, ctx: Ctx, lane: str | None, unread_only: bool, limit: int) -> results.Inbox:
-    view = inbox(tx, ctx, _visible(ctx.actor, {}), lane, unread_only, None, limit)
+def _inbox(data: om.Inbox, unread_only: bool, limit: int) -> results.Inbox:
+    view = inbox(data, unread_only, limit)
     groups = [g for g in view["groups"] if g["lane"] in LANES]
-    rows = tx.tasks_get_many([i["task"]["id"] for g in groups for i in g["items"]])
+    rows = {i.task["id"]: i.task for items in data.lanes.values() for i in items}
     lanes = [results.InboxLane(lane=g["lane"], count=g["count"], items=[
         results.InboxItem(task=results.brief(views.task_record(rows[i["task"]["id"]])), why=i["blocking_reason"],
                           question=i["question"], run_id=i["run"]["id"] if i["run"] else None, unread=i["unread"])
@@ -61,21 +61,8 @@ def _inbox(tx: Tx, ctx: Ctx, lane: str | None, unread_only: bool, limit: int) ->
     return results.Inbox(lanes=lanes, total=sum(x.count for x in lanes))
 
 
-def _answer(tx: Tx, ctx: Ctx, task_id: str, text: str) -> tuple[Row, Row | None]:
-    """An ``answer`` on the channel of the task's live run, as POST /api/task-runs/{id}/messages
-    takes it (same rule on who may post); refused when no question is open."""
-    task = load_visible_task(tx, ctx, task_id)
-    run = tx.open_run_of_task(task_id)
-    if run is None or (task["status"], task["blocked_reason"]) != ("blocked", "awaiting_input"):
-        raise Conflict(f"task {task_id} has no open question to answer (status {task['status']})")
-    if channels.is_claimer(ctx, run):
-        raise Conflict(f"you asked the question on task {task_id}: a person answers it (wait_for_answer)")
-    channels.post(tx, ctx, run["id"], "answer", text)
-    return tx.task_get(task_id) or task, run
-
-
-def _queue_overview(tx: Tx, ctx: Ctx, channel: str | None, settings: Settings) -> results.QueueOverview:
-    board = dashboard(tx, ctx, _visible(ctx.actor, {"network_channel": channel} if channel else {}), settings)
+def _queue_overview(data: om.Dashboard, settings: Settings) -> results.QueueOverview:
+    board = dashboard(data, settings)
     queue, active = board["queue"], board["active_runs"]
     return results.QueueOverview(
         channels=[results.ChannelDepth(network_channel=d["network_channel"], queued=d["count"],
@@ -124,7 +111,7 @@ def register(server: MCPServer, engine: Engine, settings: Settings) -> None:
                 filters["owner_ref"] = owner
         actor = caller()
         filters = _visible(actor, {k: v for k, v in filters.items() if v is not None})
-        rows = await engine.read(actor, lambda tx, ctx: tx.task_list(filters, limit=limit))
+        rows = await engine.read(actor, lambda tx, ctx: rm.task_rows(tx, filters, limit=limit))
         tasks = [results.brief(views.task_record(t)) for t in rows]
         return results.TaskList(tasks=tasks, count=len(tasks))
 
@@ -137,7 +124,9 @@ def register(server: MCPServer, engine: Engine, settings: Settings) -> None:
     ) -> results.Inbox:
         """What needs a person: tasks awaiting approval, agents' questions (answer with answer_agent),
         failed tasks (retry_task or leave), blocked tasks with what blocks them, and your own work."""
-        return await engine.read(caller(), lambda tx, ctx: _inbox(tx, ctx, lane, unread_only, limit))
+        actor = caller()
+        data = await engine.read(actor, lambda tx, ctx: om.inbox(tx, ctx, _visible(actor, {}), lane, None, limit))
+        return _inbox(data, unread_only, limit)
 
     @server.tool(annotations=CLOSES)
     @tool_errors
@@ -166,7 +155,7 @@ def register(server: MCPServer, engine: Engine, settings: Settings) -> None:
         """Answer the question an agent asked about a task (inbox lane "questions"): the agent's
         wait_for_answer returns it and the task runs on."""
 
-        return _change(await engine.write(caller(), lambda tx, ctx: _answer(tx, ctx, task_id, answer)),
+        return _change(await engine.write(caller(), lambda tx, ctx: channels.answer_question(tx, ctx, task_id, answer)),
                        "Answer sent to the agent.")
 
     @server.tool(annotations=CLOSES)
@@ -174,10 +163,7 @@ def register(server: MCPServer, engine: Engine, settings: Settings) -> None:
     async def cancel_task(task_id: TaskId, reason: Reason = None) -> results.TaskChange:
         """Cancel a task, its subtasks and their live runs, for good."""
 
-        def op(tx: Tx, ctx: Ctx) -> Row:
-            _check_may_change(tx, ctx, task_id)
-            return task_ops.cancel(tx, ctx, task_id, reason)
-
+        op = when_may_change(task_id, lambda tx, ctx: task_ops.cancel(tx, ctx, task_id, reason))
         return _change((await engine.write(caller(), op), None), "Canceled.")
 
     @server.tool(annotations=ADDS)
@@ -185,10 +171,7 @@ def register(server: MCPServer, engine: Engine, settings: Settings) -> None:
     async def retry_task(task_id: TaskId) -> results.TaskChange:
         """Queue a fresh run of a failed (or otherwise closed or pending) task, with a new attempt budget."""
 
-        def op(tx: Tx, ctx: Ctx) -> tuple[Row, Row]:
-            _check_may_change(tx, ctx, task_id)
-            return task_ops.enqueue(tx, ctx, task_id)
-
+        op = when_may_change(task_id, lambda tx, ctx: task_ops.enqueue(tx, ctx, task_id))
         return _change(await engine.write(caller(), op), "Queued again.")
 
     @server.tool(annotations=ADDS)
@@ -261,4 +244,6 @@ def register(server: MCPServer, engine: Engine, settings: Settings) -> None:
     async def queue_overview(channel: Channel = None) -> results.QueueOverview:
         """How the queues stand: queued runs and the oldest one's age per channel, live runs, and
         stuck runs (lease lapsed, or silent too long)."""
-        return await engine.read(caller(), lambda tx, ctx: _queue_overview(tx, ctx, channel, settings))
+        actor = caller()
+        filters = _visible(actor, {"network_channel": channel} if channel else {})
+        return _queue_overview(await engine.read(actor, lambda tx, ctx: om.dashboard(tx, ctx, filters)), settings)
