@@ -46,3 +46,15 @@ def test_engine_types_against_the_storage_protocols_not_the_backends() -> None:
     offenders = {str(p.relative_to(SRC)): sorted(bad) for p in sorted(SRC.glob("engine/*.py"))
                  if (bad := {m for m in _imports(p) if m.startswith("taskloom.storage")} - ENGINE_STORAGE_IMPORTS)}
     assert not offenders, f"the engine depends on storage/protocols.py, not on SQL or a backend: {offenders}"
+
+
+def test_request_bodies_share_one_base() -> None:
+    """One pydantic base for request bodies (api/schemas.py: Body): unknown fields and booleans for
+    numbers are refused alike in every API family."""
+    offenders = []
+    for path in _front_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(ast.unparse(b) == "BaseModel" for b in node.bases) and (
+                    node.name == "Body" and path.name != "schemas.py"):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert not offenders, f"derive request bodies from api.schemas.Body: {offenders}"

@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import WorkQueueDeletedOut, WorkQueueOut, WorkQueuesOut, WorkQueueTaskOut, WorkQueueTasksOut
+from taskloom.api.schemas import Body, WorkQueueDeletedOut, WorkQueueOut, WorkQueuesOut, WorkQueueTaskOut, WorkQueueTasksOut
 from taskloom.api.views import iso, js
 from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import EXPIRED_ERROR
@@ -28,10 +28,6 @@ router = APIRouter(tags=["work-queues"])
 WqStatus = Literal["pending", "assigned", "completed", "failed", "expired", "canceled"]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LeaseSeconds = Annotated[float, Field(ge=1, le=86_400)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class QueueCreate(Body):
