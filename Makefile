@@ -17,8 +17,12 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/taskloom serve
 
+# Most tests wait on real servers and subprocesses, so four pytest workers overlap the waits
+# even on two cores. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 4
+
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Celery and Procrastinate, the peers bench/run.py measures in the same run, live in their own venv.
 PEERS_VENV := bench/.peers-venv

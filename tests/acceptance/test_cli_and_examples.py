@@ -54,7 +54,7 @@ def test_first_start_generates_secret_and_admin_token(tmp_path: Any) -> None:
         # `taskloom token` signs with the same generated secret.
         member = cli("token", "--sub", "bob", env={"TASKLOOM_DATA_DIR": str(data), "TASKLOOM_JWT_SECRET": ""})
         assert httpx.get(base + "/api/tasks", headers={"Authorization": f"Bearer {member}"}).status_code == 200
-        docs = httpx.get(base + "/openapi.json").json()
+        docs = httpx.get(base + "/openapi.json", timeout=60).json()  # built on first call: slow on a busy machine
         assert "/api/agent/tasks/claim-next" in docs["paths"] and "/api/tasks/{task_id}/stream" in docs["paths"]
     finally:
         proc.terminate()
