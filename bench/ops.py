@@ -28,7 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
-from run import Client, drain, fill_history, fresh_database, log, ms, pct, prefill  # noqa: E402
+from bench.common import log, ms, pct  # noqa: E402
+from bench.fills import fill_history, fresh_database, prefill  # noqa: E402
+from run import Client, drain  # noqa: E402
 from tests.acceptance import server as srvmod  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"

@@ -14,6 +14,9 @@ Parts (``--only``, comma-separated; default all):
               (made by `make bench`); Taskloom's drain is printed as a ratio to them. A peer whose
               broker/database or venv is absent is reported as skipped, with the reason.
 
+Modules: bench/fills.py (fresh databases, queued tasks, the finished history), bench/versus.py
+(the peers and the ratios to them), bench/common.py (percentiles, log), bench/spy.py (profiles).
+
 The machine is shared, so absolute figures are noisy: compare Taskloom to the peers measured in the
 same invocation (the ratios), not to figures from another day. ``--profile DIR`` records the server
 with py-spy during each single-task drain and prints where its CPU went.
@@ -34,9 +37,6 @@ import asyncio
 import os
 import platform
 import shutil
-import sqlite3
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,53 +53,18 @@ import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
 from bench import spy  # noqa: E402
+from bench.common import CHANNEL, log, med, ms, pct  # noqa: E402
+from bench.fills import fill_history, fresh_database, prefill  # noqa: E402
+from bench.versus import mark, measure_peer, vs  # noqa: E402
 from tests.acceptance import server as srvmod  # noqa: E402
 
-from taskloom.domain.actors import Actor  # noqa: E402
-from taskloom.engine.context import Ctx  # noqa: E402
-from taskloom.engine.tasks import TaskSpec, create_task  # noqa: E402
 from taskloom.storage import open_storage  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-CHANNEL = "bench"
 PARTS = ("throughput", "batch", "idle", "history", "peers")
 
 
 # -- small helpers ------------------------------------------------------------------------------
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile, in the units given."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def ms(seconds: float) -> float:
-    return seconds * 1000.0
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-@contextmanager
-def fresh_database(backend: str, pg_url: str) -> Iterator[str]:
-    """A brand-new database URL, removed afterwards."""
-    if backend == "postgres":
-        with srvmod.fresh_postgres(pg_url, prefix="taskloom_bench") as url:
-            yield url
-        return
-    folder = tempfile.mkdtemp(prefix="taskloom-bench-")
-    try:
-        yield f"sqlite:///{folder}/taskloom.db"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its live children so far (Linux /proc);
@@ -163,31 +128,6 @@ class Client:
             status = resp.status
         elapsed = time.perf_counter() - t0
         return status, (orjson.loads(raw) if raw else None), elapsed
-
-
-def prefill(database_url: str, n: int, channel: str = CHANNEL, batch: int = 2000) -> float:
-    """Create ``n`` ready tasks in-process through the engine's own create_task (the same rows,
-    runs and events an HTTP create makes), ``batch`` per transaction, before the server starts.
-    Returns tasks per second."""
-    storage = open_storage(database_url)
-    storage.migrate()
-    actor = Actor(kind="human", ref="bench-admin", role="admin")
-
-    def make(k: int) -> Any:
-        return lambda tx: [create_task(tx, Ctx(now=time.time(), actor=actor),
-                                       TaskSpec(title="bench task", network_channel=channel)) for _ in range(k)]
-
-    async def go() -> None:
-        await storage.start()
-        try:
-            for start in range(0, n, batch):
-                await storage.write(make(min(batch, n - start)))
-        finally:
-            await storage.close()
-
-    t0 = time.perf_counter()
-    asyncio.run(go())
-    return n / (time.perf_counter() - t0)
 
 
 async def create_tasks(c: Client, n: int, channel: str = CHANNEL, concurrency: int = 48) -> float:
@@ -256,9 +196,17 @@ async def empty_claims(c: Client, n: int) -> list[float]:
 
 async def part_throughput(srv: srvmod.Server, args: argparse.Namespace) -> dict[str, Any]:
     async with Client(srv, args.agents) as c:
-        create_rate = await create_tasks(c, args.http_creates)
+        out = Path(args.profile) / f"{srv.database_url.split(':')[0]}-create-{int(time.time())}.txt" \
+            if args.profile else None
+        cpu0 = cpu_seconds(srv.proc.pid)
+        with spy.recording(srv.proc.pid, out):
+            create_rate = await create_tasks(c, args.http_creates)
+        create_cpu_ms = ms((cpu_seconds(srv.proc.pid) - cpu0) / max(1, args.http_creates))
+        if out is not None and out.exists():
+            log(f"  profile of the server during the HTTP creates ({out}):\n" + spy.summarize(out))
         total = args.tasks + args.http_creates
-        log(f"  {create_rate:.0f} creates/s over HTTP; draining {total} tasks with {args.agents} agents ...")
+        log(f"  {create_rate:.0f} creates/s over HTTP ({create_cpu_ms:.2f} ms server CPU each); "
+            f"draining {total} tasks with {args.agents} agents ...")
         cpu0, own0 = cpu_seconds(srv.proc.pid), time.process_time()
         out = Path(args.profile) / f"{srv.database_url.split(':')[0]}-drain-{int(time.time())}.txt" \
             if args.profile else None
@@ -273,6 +221,7 @@ async def part_throughput(srv: srvmod.Server, args: argparse.Namespace) -> dict[
         if result["cycles"] != total:
             raise RuntimeError(f"drained {result['cycles']} of {total} tasks")
         result["create_rate"] = create_rate
+        result["create_cpu_ms"] = create_cpu_ms
         log(f"  {result['rate']:.0f} cycles/s, claim p50 {result['claim_p50']:.1f} ms p99 "
             f"{result['claim_p99']:.1f} ms, complete p50 {result['complete_p50']:.1f} ms p99 "
             f"{result['complete_p99']:.1f} ms; server CPU {result['server_cpu_ms']:.2f} ms/cycle "
@@ -342,63 +291,6 @@ async def part_idle(srv: srvmod.Server, args: argparse.Namespace) -> dict[str, A
 
 
 # -- part c: claim latency with a large finished history --------------------------------------------
-
-def fill_history(database_url: str, n: int) -> float:
-    """Bulk-insert ``n`` finished tasks (task + completed run + one event each) in one transaction."""
-    open_storage(database_url).migrate()
-    t0 = time.perf_counter()
-    now = time.time()
-    span = 30 * 86400.0  # spread over the last 30 days
-    if database_url.startswith("sqlite"):
-        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA cache_size=-262144")
-        seq = "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :n) "
-        tid = "printf('task_hist_%08d', x)"
-        rid = "printf('run_hist_%08d', x)"
-        conn.execute("BEGIN")
-    else:
-        conn = psycopg.connect(database_url)
-        seq = ""
-        tid = "'task_hist_' || lpad(x::text, 8, '0')"
-        rid = "'run_hist_' || lpad(x::text, 8, '0')"
-    gen = "FROM g" if seq else "FROM generate_series(1, :n) AS x"
-    t = "(:base + x * :step)"
-    statements = [
-        f"{seq}INSERT INTO tasks (id, identifier, title, status, priority, scope, created_by_kind, created_by_ref,"
-        " origin_kind, network_channel, approval_policy, approval_state, max_attempts, attempt_limit, attempts,"
-        " result, event_seq, created_at, updated_at, started_at, closed_at, last_activity_at)"
-        f" SELECT {tid}, 'H-' || x, 'finished task ' || x, 'completed', 50, 'global', 'human', 'history',"
-        f" 'http', :channel, 'none', 'not_required', 3, 3, 1, '{{\"ok\":true}}', 1, {t}, {t} + 2, {t} + 1,"
-        f" {t} + 2, {t} + 2 {gen}",
-        f"{seq}INSERT INTO runs (id, task_id, attempt, status, held, priority, network_channel, available_at,"
-        " queued_at, claimed_at, started_at, ended_at, heartbeat_at, lease_until, lease_seconds,"
-        " claimed_by_kind, claimed_by_ref, claim_token_hash, origin_kind, result, last_event_type,"
-        " last_activity_at)"
-        f" SELECT {rid}, {tid}, 1, 'completed', 0, 50, :channel, {t}, {t}, {t} + 1, {t} + 1, {t} + 2,"
-        f" {t} + 1, {t} + 301, 300, 'agent_session', 'history-agent', 'h', 'http', '{{\"ok\":true}}',"
-        f" 'run.completed', {t} + 2 {gen}",
-        f"{seq}INSERT INTO events (task_id, sequence, run_id, event_type, actor_kind, actor_ref, origin_kind,"
-        f" payload, created_at) SELECT {tid}, 1, {rid}, 'run.completed', 'agent_session', 'history-agent',"
-        f" 'http', '{{\"attempt\":1}}', {t} + 2 {gen}",
-    ]
-    params = {"n": n, "base": now - span, "step": span / n, "channel": CHANNEL}
-    try:
-        for sql in statements:
-            if database_url.startswith("sqlite"):
-                conn.execute(sql, params)
-            else:
-                conn.execute(sql.replace(":n", "%(n)s").replace(":base", "%(base)s")
-                             .replace(":step", "%(step)s").replace(":channel", "%(channel)s"), params)
-        conn.commit() if not database_url.startswith("sqlite") else conn.execute("COMMIT")
-    finally:
-        conn.close()
-    if not database_url.startswith("sqlite"):
-        # A long-lived database has planner statistics (autovacuum); a fresh bulk load does not yet.
-        with psycopg.connect(database_url, autocommit=True) as pg:
-            pg.execute("VACUUM ANALYZE")
-    return time.perf_counter() - t0
-
 
 async def claim_profile(srv: srvmod.Server, args: argparse.Namespace) -> dict[str, Any]:
     """Sequential claim -> complete (one agent), then concurrent, then empty claims."""
@@ -473,54 +365,6 @@ async def part_batch(srv: srvmod.Server, args: argparse.Namespace) -> dict[str, 
     log(f"  batched create {create_rate:.0f} tasks/s; batched claim+complete {result['batch_rate']:.0f} tasks/s, "
         f"server CPU {cpu_us:.0f} us per task")
     return result
-
-
-# -- peers: Celery and Procrastinate, same no-op workload, in their own venv --------------------------
-
-PEERS_PY = ROOT / "bench" / ".peers-venv" / "bin" / "python"
-
-
-def run_peer(peer: str, args: argparse.Namespace) -> dict[str, Any]:
-    """One drain of ``args.peer_tasks`` no-op tasks by 8 workers; {"rate"} or {"skipped": reason}."""
-    if not PEERS_PY.exists():
-        return {"skipped": f"{PEERS_PY.relative_to(ROOT)} is missing (make bench installs it)"}
-    try:
-        out = subprocess.run([str(PEERS_PY), str(ROOT / "bench" / "peers.py"), peer, "--tasks", str(args.peer_tasks),
-                              "--pg-url", args.pg_url], capture_output=True, text=True, timeout=1200)
-    except subprocess.TimeoutExpired:
-        return {"skipped": "timed out after 1200 s"}
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        return {"skipped": f"peers.py failed ({out.returncode}): {out.stderr.strip()[-300:]}"}
-    return dict(orjson.loads(lines[-1]))
-
-
-def measure_peer(peer: str, args: argparse.Namespace) -> dict[str, Any]:
-    runs = []
-    for i in range(args.repeat):
-        log(f"peer {peer} {i + 1}/{args.repeat} ({args.peer_tasks} no-op tasks, 8 workers)")
-        r = run_peer(peer, args)
-        if "skipped" in r:
-            log(f"  {peer} skipped: {r['skipped']}")
-            return r
-        log(f"  {peer}: {r['rate']:.0f} tasks/s")
-        runs.append(r)
-    return {"rate": med([r["rate"] for r in runs]), "runs": [r["rate"] for r in runs]}
-
-
-def vs(value: float, peer: dict[str, Any] | None, name: str, need: float) -> str:
-    """``value`` as a ratio to a peer measured in this run, against the ratio the issue asks for."""
-    if peer is None:
-        return f">= {need:g}x {name} (not measured: part skipped)"
-    if "skipped" in peer:
-        return f">= {need:g}x {name}: skipped ({peer['skipped']})"
-    ratio = value / peer["rate"]
-    runs = ", ".join(f"{r:.0f}" for r in peer["runs"])
-    return f"x{ratio:.2f} of {name} {peer['rate']:.0f}/s (runs: {runs}); >= {need:g}x" + (" ✔" if ratio >= need else " ✘")
-
-
-def mark(ok: bool) -> str:
-    return " ✔" if ok else " ✘"
 
 
 # -- driver ------------------------------------------------------------------------------------------
@@ -641,7 +485,8 @@ def main() -> None:
                      + (" (flat vs 1 worker?)" if workers > 1 else "")),
                 ]
                 if workers == 1:
-                    rows.append((label, "single creates over HTTP (48 concurrent), tasks/s", f"{s['create_rate']:.0f}",
+                    rows.append((label, "single creates over HTTP (48 concurrent), tasks/s; server CPU per create",
+                                 f"{s['create_rate']:.0f}; {s['create_cpu_ms']:.2f} ms",
                                  ">= 1500" + mark(s["create_rate"] >= 1500) if backend == "sqlite" else ""))
             SERVER_WORKERS["postgres"] = 1
         if "batch" in parts:

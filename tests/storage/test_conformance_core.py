@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from taskloom.domain.states import IllegalTransition
+from taskloom.rows import Row
 from taskloom.storage.protocols import Tx
 from tests.storage.conftest import NOW, Store, event_row, run_row, task_row
 
@@ -271,6 +272,68 @@ def test_run_complete_is_fenced_and_happens_once(store: Store) -> None:
     assert again is None, "a completed run is not completed twice"
     done = store.read(lambda tx: tx.run_get("r"))
     assert done["status"] == "completed" and done["ended_at"] == NOW and done["result"] is None
+
+
+def test_runs_complete_many_is_fenced_per_item(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        _tasks(tx, "a", "b", "c", "d")
+        for run_id, task_id, holder in (("ra", "a", "me"), ("rb", "b", "me"), ("rc", "c", "other"), ("rd", "d", "me")):
+            tx.run_insert(run_row(run_id, task_id, status="claimed", claimed_by_kind="agent_session",
+                                  claimed_by_ref=holder, claim_token_hash="h-" + run_id, claimed_at=NOW,
+                                  lease_until=NOW + 60))
+
+    store.write(build)
+    items = [{"id": "ra", "result": '"x"', "terminal_key": "k", "token_hash": "h-ra"},
+             {"id": "rb", "result": None, "terminal_key": None, "token_hash": "stale"},
+             {"id": "rc", "result": None, "terminal_key": None, "token_hash": None},
+             {"id": "rd", "result": None, "terminal_key": None, "token_hash": None},
+             {"id": "missing", "result": None, "terminal_key": None, "token_hash": None}]
+
+    def complete(tx: Tx) -> tuple[list[str], list[str]]:
+        rows = tx.runs_complete_many(items, NOW + 1, {"holder": ("agent_session", "me")})
+        return sorted(r["id"] for r in rows), sorted(r["id"] for r in tx.run_transitions)
+
+    assert store.write(complete) == (["ra", "rd"], ["ra", "rd"])
+    ra = store.read(lambda tx: tx.run_get("ra"))
+    assert ra["status"] == "completed" and ra["result"] == '"x"' and ra["terminal_key"] == "k" and ra["ended_at"] == NOW + 1
+    assert store.read(lambda tx: tx.run_get("rb"))["status"] == "claimed"
+    assert store.write(lambda tx: tx.runs_complete_many(items[:1], NOW + 2, {})) == [], "not twice"
+
+
+def test_tasks_and_runs_insert_many_and_update_many(store: Store) -> None:
+    def build(tx: Tx) -> tuple[list[Row], list[Row]]:
+        tasks = tx.tasks_insert_many([task_row(t, created_at=NOW + i) for i, t in enumerate(("a", "b", "c"))])
+        runs = tx.runs_insert_returning([run_row("r" + t, t) for t in ("a", "b", "c")])
+        return tasks, runs
+
+    tasks, runs = store.write(build)
+    assert [t["id"] for t in tasks] == ["a", "b", "c"] and tasks[0]["event_seq"] == 0 and tasks[0]["draft"] == 0
+    assert [r["id"] for r in runs] == ["ra", "rb", "rc"] and runs[0]["held"] == 0
+
+    def update(tx: Tx) -> tuple[list[Row], set[tuple[str, str]]]:
+        rows = tx.tasks_update_many([{"id": "a", "result": '"1"'}, {"id": "b", "result": None},
+                                     {"id": "missing", "result": None}],
+                                    {"status": "in_progress", "updated_at": NOW + 5}, expect_status=["ready"])
+        return rows, set(tx.notices)
+
+    rows, notices = store.write(update)
+    assert sorted((r["id"], r["status"], r["result"], r["event_seq"]) for r in rows) == [
+        ("a", "in_progress", '"1"', 1), ("b", "in_progress", None, 1)]
+    assert {("task", "a"), ("task", "b")} <= notices
+    assert store.write(lambda tx: tx.tasks_update_many([{"id": "a"}], {"status": "in_progress"},
+                                                       expect_status=["ready"])) == [], "guarded"
+    with pytest.raises(IllegalTransition):
+        store.write(lambda tx: tx.tasks_update_many([{"id": "c"}], {"status": "draft"}, expect_status=["completed"]))
+
+
+def test_tasks_with_dependents(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        _tasks(tx, "a", "b", "c")
+        tx.dependency_insert("c", "b", "blocks", NOW)
+
+    store.write(build)
+    assert store.read(lambda tx: tx.tasks_with_dependents(["a", "b", "c"])) == ["b"]
+    assert store.read(lambda tx: tx.tasks_with_dependents([])) == []
 
 
 def test_lease_rescue_and_deadline_reads(store: Store) -> None:

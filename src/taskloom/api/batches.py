@@ -29,6 +29,7 @@ from taskloom.api.schemas import (
 )
 from taskloom.engine import batches
 from taskloom.engine import runs as run_ops
+from taskloom.engine.context import Ctx
 
 router = APIRouter(tags=["agent"], responses=ERRORS)
 
@@ -94,12 +95,10 @@ async def claim_batch(engine: EngineDep, actor: CurrentActor, body: ClaimBatch |
     body = body or ClaimBatch()
     filters = claim_filters(body)
 
-    async def attempt() -> list[run_ops.Claim] | None:
-        claims = await engine.write(actor, lambda tx, ctx: run_ops.claim_many(
-            tx, ctx, filters, body.max_runs, body.lease_seconds, body.session_id))
-        return claims or None
+    def op(tx: Any, ctx: Ctx) -> list[run_ops.Claim] | None:
+        return run_ops.claim_many(tx, ctx, filters, body.max_runs, body.lease_seconds, body.session_id) or None
 
-    claims = await engine.long_poll(actor, attempt, body.wait_seconds)
+    claims = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op)
     if not claims:
         return Response(status_code=204)
     return ok({"claims": [claim_body(c)["claim"] for c in claims]})

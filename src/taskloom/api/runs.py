@@ -28,6 +28,7 @@ from taskloom.api.schemas import (
 from taskloom.domain.priority import from_runtime
 from taskloom.engine import read_models as rm
 from taskloom.engine import runs as run_ops
+from taskloom.engine.context import Ctx
 from taskloom.rows import Row
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
@@ -149,9 +150,10 @@ async def claim_next(engine: EngineDep, actor: CurrentActor, body: ClaimNext | N
     when the server shuts down). A channel-limited API key claims only from its channels (403 for another)."""
     body = body or ClaimNext()
     filters = claim_filters(body)
-    claim = await engine.long_poll(actor, lambda: engine.write(
-        actor, lambda tx, ctx: run_ops.claim_next(tx, ctx, filters, body.lease_seconds, body.session_id)
-    ), body.wait_seconds)
+    def op(tx: Any, ctx: Ctx) -> run_ops.Claim | None:
+        return run_ops.claim_next(tx, ctx, filters, body.lease_seconds, body.session_id)
+
+    claim = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op)
     return ok(claim_body(claim)) if claim is not None else Response(status_code=204)
 
 

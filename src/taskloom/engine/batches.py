@@ -13,13 +13,17 @@ the same rows and the same events, in the same per-task order, as the singles wo
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from taskloom.domain.errors import Forbidden, InvalidInput, TaskloomError
+from taskloom.domain.states import TaskStatus
 from taskloom.engine import runs as run_ops
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.context import Ctx
+from taskloom.engine.context import Ctx, dumps, hash_token
+from taskloom.engine.lifecycle import refresh_dependents
+from taskloom.engine.transitions import TaskMove, move_tasks
 from taskloom.rows import Row
 from taskloom.storage.protocols import Tx
 
@@ -50,9 +54,44 @@ class Outcome:
 
 
 def complete_many(tx: Tx, ctx: Ctx, items: list[Finish]) -> list[Outcome]:
-    return [_each(item, lambda it: run_ops.complete_run(
-        tx, ctx, it.run_id, result=it.result, idempotency_key=it.idempotency_key, claim_token=it.claim_token,
-        usage=it.usage)) for item in items]
+    """Set-based where it can be: the items that name a run no other item names and report no
+    usage are completed with one guarded UPDATE of their runs, one of their tasks and one
+    multi-row event INSERT; each refused one is then read to say why, as the single call does.
+    The rest (repeated run ids, usage) go through the single call, one by one, afterwards."""
+    outcomes: dict[int, Outcome] = {}
+    seen = Counter(item.run_id for item in items)
+    bulk: dict[int, tuple[Finish, str | None]] = {}
+    for i, item in enumerate(items):
+        if seen[item.run_id] == 1 and not item.usage:
+            try:
+                bulk[i] = (item, dumps(item.result))
+            except TaskloomError as exc:
+                outcomes[i] = Outcome(item.run_id, exc.status_code, error=exc.message)
+    if bulk:
+        rows = tx.runs_complete_many(
+            [{"id": it.run_id, "result": text, "terminal_key": it.idempotency_key,
+              "token_hash": hash_token(it.claim_token) if it.claim_token is not None else None}
+             for it, text in bulk.values()], ctx.now, run_ops.fence(ctx, None))
+        done = {row["id"]: row for row in rows}
+        moves = [TaskMove(done[it.run_id]["task_id"], {"result": text}, it.run_id,
+                          {"attempt": done[it.run_id]["attempt"]})
+                 for it, text in bulk.values() if it.run_id in done]
+        common = {k: v for k, v in run_ops.completed_task_changes(ctx, None).items() if k != "result"}
+        closed = move_tasks(tx, ctx, moves, TaskStatus.COMPLETED, "run.completed", changes=common)
+        for task_id in tx.tasks_with_dependents(list(closed)):
+            refresh_dependents(tx, ctx, task_id)
+        for i, (it, _) in bulk.items():
+            if it.run_id in done:
+                outcomes[i] = Outcome(it.run_id, 200, run=done[it.run_id])
+            else:
+                outcomes[i] = _each(it, lambda x: run_ops.refused_complete(tx, ctx, x.run_id, x.idempotency_key,
+                                                                           x.claim_token))
+    for i, item in enumerate(items):
+        if i not in outcomes:
+            outcomes[i] = _each(item, lambda it: run_ops.complete_run(
+                tx, ctx, it.run_id, result=it.result, idempotency_key=it.idempotency_key,
+                claim_token=it.claim_token, usage=it.usage))
+    return [outcomes[i] for i in range(len(items))]
 
 
 def fail_many(tx: Tx, ctx: Ctx, items: list[Finish]) -> list[Outcome]:
@@ -69,14 +108,30 @@ def _each(item: Finish, apply: Any) -> Outcome:
 
 
 def create_many(tx: Tx, ctx: Ctx, specs: list[task_ops.TaskSpec]) -> list[Row]:
-    """Create every task or none: a refused item aborts the transaction, naming its index."""
-    tasks = []
+    """Create every task or none: a refused item aborts the transaction, naming its index.
+    Plain tasks (nothing blocks them) are written with multi-row INSERTs, the others one by one
+    through the single create, in item order."""
+    tasks: list[Row] = []
+    plain: list[tuple[Row, str]] = []
+
+    def flush() -> None:
+        if plain:
+            tasks.extend(task_ops.create_ready(tx, ctx, [r for r, _ in plain], [src for _, src in plain])[0])
+            plain.clear()
+
     for i, spec in enumerate(specs):
         try:
-            task, _ = task_ops.create_task(tx, ctx, spec)
+            row = task_ops.new_task_row(tx, ctx, spec)
+            if task_ops.plain(spec):
+                if any(isinstance(v, str) and "\x00" in v for v in row.values()):
+                    raise InvalidInput("invalid value: a string cannot contain NUL (0x00) characters")
+                plain.append((row, spec.source))
+            else:
+                flush()
+                tasks.append(task_ops.create_general(tx, ctx, spec, row)[0])
         except Forbidden as exc:
             raise Forbidden(f"tasks[{i}]: {exc.message}") from exc
         except TaskloomError as exc:
             raise InvalidInput(f"tasks[{i}]: {exc.message}") from exc
-        tasks.append(task)
+    flush()
     return tasks

@@ -97,20 +97,23 @@ def write_task(tx: Tx, ctx: Ctx, task_id: str, changes: Row, event_type: str, *,
     task = tx.task_update(task_id, changes, expect_status=expect_status)
     if task is None:
         return None
-    tx.event_insert(
-        {
-            "task_id": task_id,
-            "sequence": task["event_seq"],
-            "run_id": run_id,
-            "event_type": event_type,
-            "actor_kind": ctx.actor.kind,
-            "actor_ref": ctx.actor.ref,
-            "origin_kind": ctx.origin_kind,
-            "origin_ref": ctx.origin_ref,
-            "payload": dumps(payload),
-            "created_at": ctx.now,
-        }
-    )
+    tx.event_insert(event_row(ctx, task_id, task["event_seq"], event_type, run_id, payload))
     for hook in ctx.hooks:
         hook(tx, ctx, task, event_type, run_id, payload)
     return task
+
+
+def event_row(ctx: Ctx, task_id: str, sequence: int, event_type: str, run_id: str | None, payload: Any) -> Row:
+    """The event a task change appends: its sequence is the task's ``event_seq`` after the change."""
+    return {
+        "task_id": task_id,
+        "sequence": sequence,
+        "run_id": run_id,
+        "event_type": event_type,
+        "actor_kind": ctx.actor.kind,
+        "actor_ref": ctx.actor.ref,
+        "origin_kind": ctx.origin_kind,
+        "origin_ref": ctx.origin_ref,
+        "payload": dumps(payload),
+        "created_at": ctx.now,
+    }

@@ -10,13 +10,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from taskloom.clock import Clock
 from taskloom.domain.actors import SYSTEM, Actor
 from taskloom.domain.errors import Unavailable
 from taskloom.engine.context import Ctx, EventHook
-from taskloom.storage.base import RUNS_CHANGED, Storage
+from taskloom.storage.base import RUNS_CHANGED, Standing, Storage
 from taskloom.storage.protocols import Tx
 
 T = TypeVar("T")
@@ -66,6 +66,7 @@ class Engine:
         self._reported_writes: set[object] = set()
         # Readiness checks: each returns None when fine, else why the server is not ready.
         self.readiness_checks: list[Callable[[], str | None]] = [self._writer_problem]
+        self._stands: dict[str, set[Standing]] = {}  # waiting claims run in the commit that queues work, by caller
         self.services.append(WriteWatchdog())
 
     def ctx(self, actor: Actor, origin_kind: str = "http", origin_ref: str | None = None) -> Ctx:
@@ -166,21 +167,28 @@ class Engine:
                 pass
 
     async def long_poll(self, caller: Actor, attempt: Callable[[], Awaitable[T | None]],
-                        wait_seconds: float) -> T | None:
+                        wait_seconds: float, *, standing: Callable[[Tx, Ctx], T | None] | None = None) -> T | None:
         """Run ``attempt`` (a claim) until it returns work or ``wait_seconds`` pass; None if none.
 
         It listens before each attempt, so work announced while an attempt runs still wakes
         it, and re-tries at least once a second for backoff-delayed runs becoming due. A
         claim gate (e.g. paused agents get no work) may refuse the caller: then there is no
         work for it at all.
+
+        ``standing`` is the attempt's write operation. A backend that runs standing writes
+        (SQLite) tries it, while this waits, inside the very commit that queues work: the
+        waiter gets its claim with that commit, without a wake-up hop, a second write and a
+        second fsync. It is withdrawn before every ``attempt``, so a waiter never claims twice.
         """
         deadline = time.monotonic() + wait_seconds
         hub = self.storage.hub
+        use_standing = standing is not None and self.storage.runs_standings
         while True:
             for gate in self.claim_gates:
                 if not await gate.allows(self, caller):
                     return None
             woken = hub.listen(WORK_NOTICES) if wait_seconds > 0 else None
+            stand = None
             try:
                 found = await attempt()
                 if found is not None:
@@ -188,15 +196,61 @@ class Engine:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or woken is None or self.draining:
                     return None
-                await asyncio.wait((woken,), timeout=min(remaining, 1.0))
+                if use_standing:
+                    assert standing is not None
+                    stand = self._stand(caller, standing)
+                while True:
+                    rounds = stand.rounds if stand is not None else 0
+                    waits: set[asyncio.Future[Any]] = {woken} if stand is None else {woken, stand.future}
+                    await asyncio.wait(waits, timeout=min(remaining, 1.0))
+                    if stand is not None and stand.future.done():
+                        found, stand = cast("T | None", stand.future.result()), None
+                        if found is not None:
+                            return found
+                        break
+                    remaining = deadline - time.monotonic()
+                    if stand is None or not woken.done() or stand.rounds == rounds or remaining <= 0 or self.draining:
+                        break
+                    # The commit that woke us tried our claim in it already and found nothing: wait on.
+                    hub.unlisten(WORK_NOTICES, woken)
+                    woken = hub.listen(WORK_NOTICES)
+                if stand is not None:
+                    found, stand = cast("T | None", await self._withdraw(caller, stand)), None
+                    if found is not None:
+                        return found
             finally:
                 if woken is not None:
                     hub.unlisten(WORK_NOTICES, woken)
+                if stand is not None:  # leaving on an error: withdraw it, best effort
+                    self.storage.standings.remove(stand)
+                    self._stands.get(caller.ref, set()).discard(stand)
+
+    def _stand(self, caller: Actor, op: Callable[[Tx, Ctx], T | None]) -> Standing:
+        def standing(tx: Tx) -> T | None:
+            if self.draining:
+                return None
+            found = op(tx, self.ctx(caller))
+            return found or None  # nothing claimable ([] from a batch) is None
+
+        stand = self.storage.standings.add(standing)
+        self._stands.setdefault(caller.ref, set()).add(stand)
+        return stand
+
+    async def _withdraw(self, caller: Actor, stand: Standing) -> Any:
+        """Withdraw a standing claim; if a commit is trying it right now, its answer (or None)."""
+        self._stands.get(caller.ref, set()).discard(stand)
+        if self.storage.standings.remove(stand):
+            return None
+        return await stand.future
 
     def caller_changed(self, ref: str) -> None:
-        """A caller's standing changed (an agent paused or resumed): gates forget what they cached."""
+        """A caller's standing changed (an agent paused or resumed): gates forget what they cached,
+        and its waiting claims stop standing (they return to check the gates)."""
         for gate in self.claim_gates:
             gate.forget(ref)
+        for stand in self._stands.pop(ref, set()):
+            if self.storage.standings.remove(stand) and not stand.future.done():
+                stand.future.set_result(None)
 
     async def wait_for_task(self, task_id: str, timeout: float) -> bool:
         return await self.storage.hub.wait([("task", task_id), ("*", "*")], timeout)

@@ -246,26 +246,36 @@ def complete_run(tx: Tx, ctx: Ctx, run_id: str, *, result: Any, idempotency_key:
     before anything is written, so batches can refuse items one by one."""
     result_text = dumps(result)
     run = tx.run_complete(run_id, ctx.now, result=result_text, terminal_key=idempotency_key,
-                          usage=_usage_changes(usage), fence=_fence(ctx, claim_token))
+                          usage=_usage_changes(usage), fence=fence(ctx, claim_token))
     if run is None:
-        existing = load_visible_run(tx, ctx, run_id)
-        if _repeat(existing, "completed", idempotency_key):
-            return existing
-        load_own_live_run(tx, ctx, run_id, claim_token, "complete", existing)
-        raise Conflict(f"cannot complete run {run_id} now")  # the fence refused for a reason checked above
+        return refused_complete(tx, ctx, run_id, idempotency_key, claim_token)
     if usage:
         usage_rollup.record(tx, ctx, run)
     task = move_task(
         tx, ctx, run["task_id"], TaskStatus.COMPLETED, "run.completed",
-        changes={"closed_at": ctx.now, "result": result_text, "blocked_reason": None, "error": None},
-        run_id=run_id, payload={"attempt": run["attempt"]},
+        changes=completed_task_changes(ctx, result_text), run_id=run_id, payload={"attempt": run["attempt"]},
     )
     if task is not None:
         refresh_dependents(tx, ctx, task["id"])
     return run
 
 
-def _fence(ctx: Ctx, claim_token: str | None) -> Row:
+def completed_task_changes(ctx: Ctx, result_text: str | None) -> Row:
+    """What completing its run writes on the task (besides its status)."""
+    return {"closed_at": ctx.now, "result": result_text, "blocked_reason": None, "error": None}
+
+
+def refused_complete(tx: Tx, ctx: Ctx, run_id: str, idempotency_key: str | None, claim_token: str | None) -> Row:
+    """After the guarded complete changed nothing: the run of a repeat (same idempotency key),
+    or the error that says why it was refused. Reads only."""
+    existing = load_visible_run(tx, ctx, run_id)
+    if _repeat(existing, "completed", idempotency_key):
+        return existing
+    load_own_live_run(tx, ctx, run_id, claim_token, "complete", existing)
+    raise Conflict(f"cannot complete run {run_id} now")  # the fence refused for a reason checked above
+
+
+def fence(ctx: Ctx, claim_token: str | None) -> Row:
     """The checks that make a terminal update the caller's own: the live run it holds (admins
     may act on any), with the current claim token if one is given, in a workspace it sees."""
     return {

@@ -13,7 +13,8 @@ With ``TASKLOOM_STRICT_TRANSITIONS=1`` (the test suite sets it) it raises
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from taskloom.domain.states import (
@@ -25,7 +26,7 @@ from taskloom.domain.states import (
     task_can_move,
     task_sources,
 )
-from taskloom.engine.context import Ctx, write_task
+from taskloom.engine.context import Ctx, event_row, write_task
 from taskloom.rows import Row
 from taskloom.storage.protocols import Tx
 
@@ -69,6 +70,41 @@ def move_task(
         if current is not None and not task_can_move(current["status"], target):
             raise IllegalTransition(f"task {task_id}: the state table has no transition {current['status']} → {target}")
     return task
+
+
+@dataclass
+class TaskMove:
+    """One task of ``move_tasks``: its own text columns, the run and payload of its event."""
+
+    task_id: str
+    own: Row
+    run_id: str | None = None
+    payload: Any = None
+
+
+def move_tasks(tx: Tx, ctx: Ctx, moves: Sequence[TaskMove], target: TaskStatus, event_type: str, *,
+               changes: Row | None = None) -> dict[str, Row]:
+    """``move_task`` for many tasks at once (batches): one guarded update, one multi-row event
+    insert, then each task's hooks, in ``moves`` order. Task ids must be distinct and every
+    move must carry the same ``own`` keys. Returns the moved tasks by id; a task missing
+    from it changed meanwhile (a lost race), exactly as ``move_task`` returning None."""
+    expect = _guard(target, task_sources(target), None, "task")
+    common = {**(changes or {}), "status": target.value, "updated_at": ctx.now, "last_activity_at": ctx.now}
+    rows = tx.tasks_update_many([{"id": m.task_id, **m.own} for m in moves], common, expect_status=expect)
+    moved = {row["id"]: row for row in rows}
+    done = [m for m in moves if m.task_id in moved]
+    tx.events_insert_many([event_row(ctx, m.task_id, moved[m.task_id]["event_seq"], event_type, m.run_id, m.payload)
+                           for m in done])
+    for m in done:
+        for hook in ctx.hooks:
+            hook(tx, ctx, moved[m.task_id], event_type, m.run_id, m.payload)
+    if strict():
+        for m in moves:
+            current = None if m.task_id in moved else tx.task_get(m.task_id)
+            if current is not None and not task_can_move(current["status"], target):
+                raise IllegalTransition(f"task {m.task_id}: the state table has no transition {current['status']}"
+                                        f" → {target}")
+    return moved
 
 
 def move_run(tx: Tx, run_id: str, target: RunStatus, changes: Row, *,

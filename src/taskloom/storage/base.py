@@ -88,6 +88,61 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+class Standing:
+    """A write waiting for work (a long-polling claim), run by a backend that supports it in the
+    same transaction as the commit that makes work appear, so the claim is answered with that
+    commit instead of after a wake-up, a second write and a second fsync."""
+
+    def __init__(self, fn: Callable[[Tx], Any], loop: asyncio.AbstractEventLoop):
+        self.fn = fn
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.rounds = 0  # commits that tried it and found nothing for it
+        self.taken = False  # a storage thread is trying it now
+        self.abandoned = False  # the waiter left while it was taken: answer None
+
+
+class Standings:
+    """The standing writes of one storage; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[Standing] = []
+
+    def add(self, fn: Callable[[Tx], Any]) -> Standing:
+        standing = Standing(fn, asyncio.get_running_loop())
+        with self._lock:
+            self._waiting.append(standing)
+        return standing
+
+    def remove(self, standing: Standing) -> bool:
+        """Withdraw it; False if a storage thread is trying it now (its future will tell)."""
+        with self._lock:
+            if standing.taken:
+                standing.abandoned = True
+                return False
+            if standing in self._waiting:
+                self._waiting.remove(standing)
+        return True
+
+    def take(self) -> list[Standing]:
+        """All waiting ones, oldest first, marked taken (storage thread)."""
+        with self._lock:
+            taken, self._waiting = self._waiting, []
+            for standing in taken:
+                standing.taken = True
+        return taken
+
+    def put_back(self, standings: list[Standing]) -> list[Standing]:
+        """Those that found nothing wait again; returns the abandoned ones (to answer None)."""
+        with self._lock:
+            gone = [s for s in standings if s.abandoned]
+            for standing in standings:
+                standing.taken = False
+                standing.rounds += 1
+            self._waiting[:0] = [s for s in standings if not s.abandoned]
+        return gone
+
+
 class Storage(ABC):
     """A backend runs engine operations (plain functions of a ``Tx``) in transactions.
 
@@ -100,6 +155,10 @@ class Storage(ABC):
 
     def __init__(self) -> None:
         self.hub = NoticeHub()
+        # Long-polling claims a backend may run right in the commit that makes work appear
+        # (SQLite's writer does; elsewhere they wait for the hub's wake-up as before).
+        self.standings = Standings()
+        self.runs_standings = False
         # Called with each committed write transaction, on the storage thread, after the commit.
         self.commit_hooks: list[Callable[[Tx], None]] = []
 

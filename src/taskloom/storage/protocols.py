@@ -55,6 +55,13 @@ class TaskStore(Protocol):
 
     def task_insert(self, row: Row) -> None: ...
 
+    def tasks_insert_many(self, rows: list[Row]) -> list[Row]:
+        """Insert tasks sharing one set of columns (multi-row INSERTs); the stored rows, in order."""
+
+    def tasks_update_many(self, items: Sequence[Row], changes: Row, *, expect_status: Sequence[str]) -> list[Row]:
+        """``task_update`` for many tasks in one guarded statement: ``changes`` for all plus each
+        item's own text columns; returns the updated rows."""
+
     def task_get(self, task_id: str, *, for_update: bool = False) -> Row | None: ...
 
     def task_get_by_identifier(self, identifier: str) -> Row | None: ...
@@ -88,6 +95,9 @@ class DependencyStore(Protocol):
     def dependencies_of(self, task_ids: Sequence[str]) -> list[Row]: ...
 
     def dependents_of(self, task_id: str) -> list[str]: ...
+
+    def tasks_with_dependents(self, task_ids: Sequence[str]) -> list[str]:
+        """Those of ``task_ids`` that other tasks depend on, in the order given."""
 
     def dependency_path(self, start: str, target: str) -> list[str] | None:
         """A path of dependency edges from ``start`` to ``target`` (inclusive), if any."""
@@ -140,6 +150,13 @@ class RunStore(Protocol):
 
     def runs_insert_many(self, rows: list[Row]) -> None:
         """Insert runs that share one set of columns, in one round of statements."""
+
+    def runs_insert_returning(self, rows: list[Row]) -> list[Row]:
+        """Insert runs sharing one set of columns (multi-row INSERTs); the stored rows, in order."""
+
+    def runs_complete_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
+        """Complete many live runs in one guarded update (named statement ``complete_batch``);
+        ``items``: id, result, terminal_key, token_hash. Returns the completed runs."""
 
 
 class EventStore(Protocol):

@@ -132,6 +132,29 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
     def task_insert(self, row: Row) -> None:
         self._exec(insert_statement("tasks", row, TASK_COLUMNS), row)
 
+    def tasks_insert_many(self, rows: list[Row]) -> list[Row]:
+        """Insert tasks sharing one set of columns with multi-row INSERTs; the stored rows, in order."""
+        return self._insert_many("tasks", rows, TASK_COLUMNS)
+
+    def _insert_many(self, table: str, rows: list[Row], allowed: frozenset[str]) -> list[Row]:
+        if not rows:
+            return []
+        columns = list(rows[0])
+        check_columns(columns, allowed, table)
+        per = max(1, 1000 // len(columns))  # SQLite parses named parameters in quadratic time: keep it ~1,000
+        stored: dict[str, Row] = {}
+        for start in range(0, len(rows), per):
+            params: dict[str, Any] = {}
+            values = []
+            for i, row in enumerate(rows[start:start + per]):
+                for c in columns:
+                    params[f"{c}{i}"] = row[c]
+                values.append("(" + ", ".join(f":{c}{i}" for c in columns) + ")")
+            for got in self._rows(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}"
+                                  " RETURNING *", params):
+                stored[got["id"]] = got
+        return [stored[row["id"]] for row in rows]
+
     def task_get(self, task_id: str, *, for_update: bool = False) -> Row | None:
         return self._one("SELECT * FROM tasks WHERE id = :id" + self._lock_clause(for_update), {"id": task_id})
 
@@ -161,6 +184,32 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         if row is not None:
             self.notify(("task", task_id))
         return row
+
+    def tasks_update_many(self, items: Sequence[Row], changes: Row, *, expect_status: Sequence[str]) -> list[Row]:
+        """``task_update`` for many tasks in one statement: ``changes`` for all, plus each item's
+        own text columns (``items``: ``id`` and the same further keys in each), guarded by
+        ``expect_status``, each task's event sequence bumped. Returns the updated rows."""
+        if not items:
+            return []
+        own = [k for k in items[0] if k != "id"]
+        _check_guard(changes, expect_status, task_sources, "task")
+        check_columns(own, TASK_COLUMNS, "tasks")
+        params: dict[str, Any] = {}
+        values = self._values("u", [[item["id"], *(item[k] for k in own)] for item in items], params)
+        sets = [set_clause(changes, params, TASK_COLUMNS, "tasks"), *(f"{k} = items.{k}" for k in own),
+                "event_seq = tasks.event_seq + 1"]
+        rows = self._rows(
+            f"WITH items({', '.join(['id', *own])}) AS (VALUES {values})"
+            f" UPDATE tasks SET {', '.join(s for s in sets if s)} FROM items"
+            f" WHERE tasks.id = items.id AND tasks.status IN {in_list('s', list(expect_status), params)}"
+            # SQLite's RETURNING takes no "tasks.*"; PostgreSQL's "*" adds the items' columns,
+            # which hold the same values as the task's own.
+            " RETURNING *",
+            params,
+        )
+        for row in rows:
+            self.notify(("task", row["id"]))
+        return rows
 
     def task_delete(self, task_id: str) -> int:
         return self._exec("DELETE FROM tasks WHERE id = :id", {"id": task_id})
@@ -246,6 +295,16 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             f"{in_list('d', list(task_ids), params)} ORDER BY created_at, depends_on_task_id",
             params,
         )
+
+    def tasks_with_dependents(self, task_ids: Sequence[str]) -> list[str]:
+        """Those of ``task_ids`` that other tasks depend on, in the order given."""
+        if not task_ids:
+            return []
+        params: dict[str, Any] = {}
+        rows = self._rows("SELECT DISTINCT depends_on_task_id AS id FROM task_dependencies WHERE depends_on_task_id"
+                          f" IN {in_list('w', list(task_ids), params)}", params)
+        found = {r["id"] for r in rows}
+        return [t for t in task_ids if t in found]
 
     def dependents_of(self, task_id: str) -> list[str]:
         rows = self._rows("SELECT task_id FROM task_dependencies WHERE depends_on_task_id = :id", {"id": task_id})
@@ -400,6 +459,28 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         None when refused (the caller reads the run to say why)."""
         params: dict[str, Any] = {"id": run_id, "now": now, "result": result, "terminal_key": terminal_key}
         sets = ", " + set_clause(usage, params, RUN_COLUMNS, "runs") if usage else ""
+        sql = statement(self.dialect, "complete", usage=sets, fence=self._fence_sql(fence, params))
+        row = self._one(sql, params)
+        if row is not None:
+            # A status change like any other: metrics and logs read run_transitions after commit.
+            self.run_transitions.append(row)
+        return row
+
+    def runs_complete_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
+        """Complete many live runs in one guarded update (named statement ``complete_batch``).
+        ``items``: ``id``, ``result``, ``terminal_key``, ``token_hash`` (None: any token), run
+        ids distinct; ``fence`` as for ``run_complete`` (without a token). Returns the completed
+        runs; the others were refused."""
+        params: dict[str, Any] = {"now": now}
+        values = self._values("c", [(i["id"], i["result"], i["terminal_key"], i["token_hash"]) for i in items],
+                              params)
+        rows = self._rows(statement(self.dialect, "complete_batch", items=values,
+                                    fence=self._fence_sql(fence, params)), params)
+        self.run_transitions.extend(rows)
+        return rows
+
+    def _fence_sql(self, fence: Row, params: dict[str, Any]) -> str:
+        """The ``fence`` slot of the terminal statements: holder, claim token, workspaces."""
         clauses = []
         if fence.get("holder") is not None:
             params["holder_kind"], params["holder_ref"] = fence["holder"]
@@ -410,12 +491,20 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         if fence.get("visible_workspaces") is not None:
             clauses.append("(workspace_id IS NULL OR workspace_id IN "
                            + in_list("fw", list(fence["visible_workspaces"]) or [""], params) + ")")
-        sql = statement(self.dialect, "complete", usage=sets, fence="".join(" AND " + c for c in clauses))
-        row = self._one(sql, params)
-        if row is not None:
-            # A status change like any other: metrics and logs read run_transitions after commit.
-            self.run_transitions.append(row)
-        return row
+        return "".join(" AND " + c for c in clauses)
+
+    def _values(self, prefix: str, rows: Sequence[Sequence[Any]], params: dict[str, Any]) -> str:
+        """The rows of a ``VALUES`` list of text columns, ``(:c0_0, :c0_1), (...)``, their values
+        put in ``params`` (both databases type such a column text, NULLs included)."""
+        out = []
+        for i, row in enumerate(rows):
+            cells = []
+            for j, value in enumerate(row):
+                key = f"{prefix}{i}_{j}"
+                params[key] = value
+                cells.append(f":{key}")
+            out.append("(" + ", ".join(cells) + ")")
+        return ", ".join(out)
 
     def runs_lease_expired(self, now: float, limit: int = 200) -> list[Row]:
         return self._rows(statement(self.dialect, "rescue"), {"now": now, "limit": limit})
@@ -436,6 +525,13 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         return None if value is None else float(value)
 
     # -- events -----------------------------------------------------------------
+    def runs_insert_returning(self, rows: list[Row]) -> list[Row]:
+        """Insert runs sharing one set of columns with multi-row INSERTs; the stored rows, in order."""
+        stored = self._insert_many("runs", rows, RUN_COLUMNS)
+        if any(r["status"] == "queued" and not r["held"] for r in stored):
+            self.notify(("runs", "*"))
+        return stored
+
     def runs_insert_many(self, rows: list[Row]) -> None:
         """Insert runs that share one set of columns, in one round of statements."""
         if rows:
@@ -443,9 +539,18 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             self.notify(("runs", "*"))
 
     def events_insert_many(self, rows: list[Row]) -> None:
+        """Append events with multi-row INSERTs (100 rows a statement)."""
         for row in rows:
             self.notify(("task", row["task_id"]))
-        self._exec_many(_EVENT_INSERT, [{c: row.get(c) for c in EVENT_COLUMNS} for row in rows])
+        for start in range(0, len(rows), 100):
+            chunk = rows[start:start + 100]
+            params: dict[str, Any] = {}
+            values = []
+            for i, row in enumerate(chunk):
+                for c in EVENT_COLUMNS:
+                    params[f"{c}{i}"] = row.get(c)
+                values.append("(" + ", ".join(f":{c}{i}" for c in EVENT_COLUMNS) + ")")
+            self._exec(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join(values)}", params)
 
     def event_insert(self, row: Row) -> None:
         self.notify(("task", row["task_id"]))

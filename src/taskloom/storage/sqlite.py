@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from taskloom.domain.errors import InvalidInput
 from taskloom.rows import Row
-from taskloom.storage.base import Storage
+from taskloom.storage.base import RUNS_CHANGED, Storage
 from taskloom.storage.dialects import SQLITE
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.named_sql import statement
@@ -104,6 +104,7 @@ class SqliteStorage(Storage):
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.runs_standings = True  # long-polling claims run in the commit that queues work
 
     def migrate(self) -> list[str]:
         conn = _connect(self.path)
@@ -215,6 +216,8 @@ class SqliteStorage(Storage):
                 outcomes.append((fut, result, None))
                 notices |= tx.notices
                 done.append(tx)
+        if RUNS_CHANGED in notices:
+            notices |= self._run_standings(conn, outcomes, done)
         try:
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001
@@ -230,6 +233,33 @@ class SqliteStorage(Storage):
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve_all, outcomes)
         self.hub.publish(notices)
+
+
+    def _run_standings(self, conn: sqlite3.Connection, outcomes: list[Any], done: list[SqliteTx]) -> set[Any]:
+        """Work appeared in this group: try the waiting claims in the same transaction, oldest
+        first; each that gets work is answered with this commit. The others wait on."""
+        notices: set[Any] = set()
+        tried = self.standings.take()
+        empty = []
+        for standing in tried:
+            tx = SqliteTx(conn)
+            conn.execute("SAVEPOINT op")
+            try:
+                result = standing.fn(tx)
+            except BaseException as exc:  # noqa: BLE001 - handed back to the waiter
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                outcomes.append((standing.future, None, exc))
+                continue
+            conn.execute("RELEASE op")
+            notices |= tx.notices
+            done.append(tx)
+            if result is None:
+                empty.append(standing)
+            else:
+                outcomes.append((standing.future, result, None))
+        outcomes.extend((standing.future, None, None) for standing in self.standings.put_back(empty))
+        return notices
 
 
 def _resolve_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

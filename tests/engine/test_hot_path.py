@@ -1,0 +1,145 @@
+"""The hot path's shortcuts write exactly what the general path writes (engine/tasks.py,
+engine/batches.py): same rows, same events in the same order, same hook calls."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import pytest
+
+from taskloom.engine import tasks as task_ops
+from taskloom.engine.context import Ctx
+from taskloom.rows import Row
+from taskloom.storage.protocols import Tx
+from tests.harness import BOSS, Harness
+
+VOLATILE = {"id", "task_id", "run_id", "identifier"}
+
+
+def _snapshot(tx: Tx, task_id: str) -> dict[str, Any]:
+    def strip(row: Row | None) -> Row:
+        return {k: v for k, v in (row or {}).items() if k not in VOLATILE}
+
+    return {
+        "task": strip(tx.task_get(task_id)),
+        "runs": [strip(r) for r in tx.runs_of_task(task_id)],
+        "events": [strip(e) for e in tx.events_of_task(task_id)],
+    }
+
+
+def _create(h: Harness, spec: task_ops.TaskSpec, hooks: list[tuple[str, str, int]]) -> tuple[dict[str, Any], Row]:
+    def hook(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
+        hooks.append((event_type, task["status"], task["event_seq"]))
+
+    def op(tx: Tx, ctx: Ctx) -> tuple[dict[str, Any], Row]:
+        task, run = task_ops.create_task(tx, dataclasses.replace(ctx, hooks=(*ctx.hooks, hook)), spec)
+        assert run is not None
+        return _snapshot(tx, task["id"]), {k: v for k, v in task.items() if k not in VOLATILE}
+
+    return h.write(op)
+
+
+@pytest.mark.parametrize("fields", [{}, {"network_channel": "q", "priority": 80, "metadata": {"a": 1}},
+                                    {"concurrency_key": "k", "required_capabilities": ["x"]}])
+def test_a_plain_create_writes_what_the_general_path_writes(harness: Harness, monkeypatch: pytest.MonkeyPatch,
+                                                            fields: dict[str, Any]) -> None:
+    fast_hooks: list[tuple[str, str, int]] = []
+    fast, fast_answer = _create(harness, task_ops.TaskSpec(title="t", **fields), fast_hooks)
+    monkeypatch.setattr(task_ops, "plain", lambda spec: False)  # the general path, step by step
+    slow_hooks: list[tuple[str, str, int]] = []
+    slow, slow_answer = _create(harness, task_ops.TaskSpec(title="t", **fields), slow_hooks)
+    assert fast == slow
+    assert fast_answer == slow_answer
+    assert fast_hooks == slow_hooks == [("task.created", "pending", 1), ("task.activated", "ready", 2),
+                                        ("run.queued", "ready", 3)]
+
+
+def _claimed_pair(h: Harness, title: str) -> tuple[Any, str]:
+    """A claimed run, and a task that depends on its task (blocked until it completes)."""
+    from taskloom.engine import runs as run_ops
+
+    first, _ = h.write(lambda tx, ctx: task_ops.create_task(tx, ctx, task_ops.TaskSpec(title=title,
+                                                                                      network_channel=title)))
+    after, _ = h.write(lambda tx, ctx: task_ops.create_task(tx, ctx, task_ops.TaskSpec(
+        title=title + "-after", network_channel="later", dependencies=[first["id"]])))
+    claim = h.write(lambda tx, ctx: run_ops.claim_next(tx, ctx, run_ops.ClaimFilters(network_channel=title),
+                                                       60.0, None))
+    assert claim is not None
+    return claim, after["id"]
+
+
+def test_a_set_based_complete_batch_writes_what_single_completes_write(harness: Harness) -> None:
+    from taskloom.engine import batches
+    from taskloom.engine import runs as run_ops
+
+    singles = [_claimed_pair(harness, f"s{i}") for i in range(3)]
+    batched = [_claimed_pair(harness, f"b{i}") for i in range(3)]
+    for claim, _ in singles:
+        harness.write(lambda tx, ctx, c=claim: run_ops.complete_run(
+            tx, ctx, c.run["id"], result={"n": 1}, idempotency_key="k", claim_token=c.token, usage=None))
+    items = [batches.Finish(run_id=c.run["id"], claim_token=c.token, idempotency_key="k", result={"n": 1})
+             for c, _ in batched]
+    outcomes = harness.write(lambda tx, ctx: batches.complete_many(tx, ctx, items))
+    assert [o.status for o in outcomes] == [200, 200, 200]
+    for (single, single_after), (batch, batch_after) in zip(singles, batched, strict=True):
+        for a, b in ((single.task["id"], batch.task["id"]), (single_after, batch_after)):
+            left, right = harness.read(lambda tx, ctx, t=a: _snapshot(tx, t)), harness.read(
+                lambda tx, ctx, t=b: _snapshot(tx, t))
+            for part in (left, right):
+                part["task"].pop("title"), part["task"].pop("network_channel")
+                for run in part["runs"]:
+                    run.pop("network_channel"), run.pop("claim_token_hash")
+                for event in part["events"]:
+                    event["payload"] = event["payload"] if event["event_type"] != "task.created" else None
+            assert left == right
+    # The same item twice: the first completes, the second is refused (as two single calls).
+    claim, _ = _claimed_pair(harness, "twice")
+    twice = [batches.Finish(run_id=claim.run["id"], claim_token=claim.token)] * 2
+    assert [o.status for o in harness.write(lambda tx, ctx: batches.complete_many(tx, ctx, twice))] == [200, 409]
+
+
+def test_a_batch_create_writes_what_single_creates_write(harness: Harness) -> None:
+    from taskloom.engine import batches
+
+    def specs() -> list[task_ops.TaskSpec]:
+        return [task_ops.TaskSpec(title="a", priority=70), task_ops.TaskSpec(title="b", approval_policy="required"),
+                task_ops.TaskSpec(title="c", draft=True), task_ops.TaskSpec(title="d", metadata={"k": [1]})]
+
+    singles = [harness.write(lambda tx, ctx, s=s: task_ops.create_task(tx, ctx, s))[0] for s in specs()]
+    made = harness.write(lambda tx, ctx: batches.create_many(tx, ctx, specs()))
+    assert [t["title"] for t in made] == ["a", "b", "c", "d"]
+    numbers = [int(t["identifier"].split("-")[1]) for t in made]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 4  # identifiers in item order
+    for single, batched in zip(singles, made, strict=True):
+        left, right = (harness.read(lambda tx, ctx, t=t: _snapshot(tx, t["id"])) for t in (single, batched))
+        assert left == right
+
+
+def test_a_waiting_claim_is_made_in_the_commit_that_queues_its_work(harness: Harness) -> None:
+    """SQLite runs a long-polling claim inside the create's own commit (no wake-up, no second
+    write): the claim carries the create's time even if the clock moves right after it."""
+    from taskloom.domain.actors import Actor
+    from taskloom.engine import runs as run_ops
+
+    engine, agent = harness.engine, Actor("agent_session", "waiter", "agent")
+    if not engine.storage.runs_standings:
+        pytest.skip("PostgreSQL wakes waiting claims with a notice (in-process, or LISTEN/NOTIFY)")
+
+    def op(tx: Tx, ctx: Ctx) -> run_ops.Claim | None:
+        return run_ops.claim_next(tx, ctx, run_ops.ClaimFilters(network_channel="idle"), 60.0, None)
+
+    async def scenario() -> tuple[float, run_ops.Claim | None]:
+        poll = asyncio.ensure_future(engine.long_poll(agent, lambda: engine.write(agent, op), 10.0, standing=op))
+        while not engine.storage.standings._waiting:  # the waiter's first attempt found nothing
+            await asyncio.sleep(0.001)
+        created_at = harness.clock.now()
+        await engine.write(BOSS, lambda tx, ctx: task_ops.create_task(tx, ctx, task_ops.TaskSpec(
+            title="t", network_channel="idle")))
+        harness.clock.advance(100.0)  # a claim made by a later write would carry this time
+        return created_at, await poll
+
+    created_at, claim = harness.loop.run_until_complete(scenario())
+    assert claim is not None and claim.run["claimed_at"] == created_at
+    assert engine.storage.standings._waiting == []
