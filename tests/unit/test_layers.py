@@ -58,3 +58,18 @@ def test_request_bodies_share_one_base() -> None:
                     node.name == "Body" and path.name != "schemas.py"):
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert not offenders, f"derive request bodies from api.schemas.Body: {offenders}"
+
+
+def test_api_modules_never_name_the_transaction_type() -> None:
+    """Routes and MCP tools hand engine operations to ``Engine.read``/``write`` as lambdas (their
+    ``tx`` is typed by the engine) and compose them with ``context.then`` or
+    ``authorization.when_may_change``: they never name ``Tx``, so they cannot grow queries of their own."""
+    offenders = []
+    for path in _front_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Name) and node.id == "Tx") or (
+                    isinstance(node, ast.alias) and node.name.split(".")[-1] == "Tx"):
+                offenders.append(f"{path.relative_to(SRC)}:{getattr(node, 'lineno', '?')}")
+    assert not offenders, f"api/ and mcp_server/ must not name Tx: {offenders}"
+    from taskloom.engine import context
+    assert "Tx" not in getattr(context, "__all__", ()), "engine/context.py does not re-export Tx"

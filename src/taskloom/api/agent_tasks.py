@@ -30,8 +30,7 @@ from taskloom.config import Settings
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import read_models as rm
 from taskloom.engine import webhooks
-from taskloom.engine.context import Ctx, Tx
-from taskloom.rows import Row
+from taskloom.engine.context import then
 
 router = APIRouter(tags=["agent tasks"], responses=ERRORS)
 SeedState = Literal["queued", "running", "awaiting_input", "completed", "failed", "cancelled"]
@@ -88,14 +87,11 @@ async def submit_task(agent_id: str, body: SubmitTask, request: Request, engine:
         webhook_secret=body.webhook_secret,
     )
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        task, row = agent_ops.submit_task(tx, ctx, agent_id, sub, settings.agent_default_timeout_seconds)
-        view = agent_ops.task_view(tx, task)
-        if row["webhook_secret"] and not body.webhook_secret:
-            view["webhook_secret"] = row["webhook_secret"]  # shown once: sign-check your webhooks with it
-        return view
-
-    return ok(await engine.write(actor, op), 202)
+    view, row = await engine.write(actor, lambda tx, ctx: agent_ops.submitted_view(tx, agent_ops.submit_task(
+        tx, ctx, agent_id, sub, settings.agent_default_timeout_seconds)))
+    if row["webhook_secret"] and not body.webhook_secret:
+        view["webhook_secret"] = row["webhook_secret"]  # shown once: sign-check your webhooks with it
+    return ok(view, 202)
 
 
 @router.get("/api/agents/{agent_id}/tasks", response_model=AgentTasksOut, summary="List the tasks of an agent")
@@ -103,11 +99,8 @@ async def list_tasks(agent_id: str, engine: EngineDep, actor: CurrentActor, stat
                      limit: int = Query(default=100, ge=1, le=1000),
                      offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
     """The agent's tasks in seed-002 states, newest first, optionally by state. 404 unknown agent."""
-    def op(tx: Tx, ctx: Ctx) -> list[Row]:
-        agent_ops.get_agent(tx, agent_id)
-        rows = rm.agent_tasks(tx, ctx, agent_id, state=status, limit=limit, offset=offset)
-        return agent_ops.task_views(tx, rows)
-
+    op = then(lambda tx, ctx: agent_ops.get_agent(tx, agent_id), lambda tx, ctx: agent_ops.task_views(
+        tx, rm.agent_tasks(tx, ctx, agent_id, state=status, limit=limit, offset=offset)))
     return ok({"tasks": await engine.read(actor, op)})
 
 
@@ -115,10 +108,8 @@ async def list_tasks(agent_id: str, engine: EngineDep, actor: CurrentActor, stat
             summary="Get the status and result of a task")
 async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Status, result or error, and the question when it awaits input. 404 when the task was not submitted to this agent."""
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        return agent_ops.task_view(tx, agent_ops.load_agent_task(tx, ctx, agent_id, task_id))
-
-    return ok(await engine.read(actor, op))
+    return ok(await engine.read(actor, lambda tx, ctx: agent_ops.task_view(
+        tx, agent_ops.load_agent_task(tx, ctx, agent_id, task_id))))
 
 
 @router.post("/api/agents/{agent_id}/tasks/{task_id}/messages", response_model=AgentMessageAndTaskOut,
@@ -127,11 +118,8 @@ async def send_message(agent_id: str, task_id: str, body: SendMessage, engine: E
                        actor: CurrentActor) -> Response:
     """Sends a message to the task's agent; an answer resumes a task awaiting input. 404 unknown task; 409 when the task
     is closed."""
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        msg, task = agent_ops.send_message(tx, ctx, agent_id, task_id, body.message)
-        return {"message": agent_ops.message_record(msg), "task": agent_ops.task_view(tx, task)}
-
-    return ok(await engine.write(actor, op))
+    return ok(await engine.write(actor, lambda tx, ctx: agent_ops.message_answer(
+        tx, agent_ops.send_message(tx, ctx, agent_id, task_id, body.message))))
 
 
 @router.get("/api/agents/{agent_id}/tasks/{task_id}/messages", response_model=AgentMessagesOut,
@@ -152,10 +140,8 @@ async def cancel_task(agent_id: str, task_id: str, engine: EngineDep, actor: Cur
     """Cancels the submitted task and its run. 404 unknown task; 409 when it is already finished."""
     reason = body.reason if body else None
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        return agent_ops.task_view(tx, agent_ops.cancel_agent_task(tx, ctx, agent_id, task_id, reason))
-
-    return ok(await engine.write(actor, op))
+    return ok(await engine.write(actor, lambda tx, ctx: agent_ops.task_view(
+        tx, agent_ops.cancel_agent_task(tx, ctx, agent_id, task_id, reason))))
 
 
 @router.get("/api/agents/{agent_id}/tasks/{task_id}/deliveries", response_model=DeliveriesOut,
@@ -165,11 +151,9 @@ async def list_deliveries(agent_id: str, task_id: str, request: Request, engine:
     """The task's webhook deliveries with every attempt, status code and error. 404 unknown task."""
     period = request.app.state.settings.webhook_retry_period_seconds
 
-    def op(tx: Tx, ctx: Ctx) -> list[Row]:
-        agent_ops.load_agent_task(tx, ctx, agent_id, task_id)
-        return [webhooks.delivery_record(d, attempts, period) for d, attempts in rm.webhook_deliveries(tx, task_id)]
-
-    return ok({"deliveries": await engine.read(actor, op)})
+    rows = await engine.read(actor, then(lambda tx, ctx: agent_ops.load_agent_task(tx, ctx, agent_id, task_id),
+                                         lambda tx, ctx: rm.webhook_deliveries(tx, task_id)))
+    return ok({"deliveries": [webhooks.delivery_record(d, attempts, period) for d, attempts in rows]})
 
 
 # -- the agent side -------------------------------------------------------------------------------
@@ -180,11 +164,8 @@ async def list_deliveries(agent_id: str, task_id: str, request: Request, engine:
 async def awaiting_input(run_id: str, body: AwaitingInput, engine: EngineDep, actor: CurrentActor) -> Response:
     """The calling agent asks a question: the task waits for input while the run stays claimed. 403 not your run; 409
     when the run is not live."""
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        msg, task = agent_ops.ask(tx, ctx, run_id, body.question, body.claim_token)
-        return {"message": agent_ops.message_record(msg), "task": agent_ops.task_view(tx, task)}
-
-    return ok(await engine.write(actor, op))
+    return ok(await engine.write(actor, lambda tx, ctx: agent_ops.message_answer(
+        tx, agent_ops.ask(tx, ctx, run_id, body.question, body.claim_token))))
 
 
 @router.get("/api/agent/tasks/{run_id}/messages", tags=["agent"], response_model=AgentRunMessagesOut,

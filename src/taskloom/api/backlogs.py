@@ -22,7 +22,7 @@ from taskloom.domain import backlog_status as bs
 from taskloom.domain.backlog_ids import check_agent_id
 from taskloom.engine import backlogs as backlog_ops
 from taskloom.engine.authorization import check_may_change_task
-from taskloom.engine.context import Ctx, Tx, loads
+from taskloom.engine.context import loads, then
 from taskloom.rows import Row
 
 router = APIRouter(prefix="/api/backlogs", tags=["backlogs"], responses=ERRORS)
@@ -161,11 +161,9 @@ async def list_all(
         _agent(agent_id)
     filters = backlog_ops.list_filters(agent_id, status, priority, actor.workspaces)
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        rows, total = backlog_ops.list_tasks(tx, filters, limit=limit, offset=offset)
-        return {"tasks": [cross_agent_view(r) for r in rows], "total": total}
-
-    return ok(await engine.read(actor, op))
+    rows, total = await engine.read(actor, lambda tx, ctx: backlog_ops.list_tasks(tx, filters, limit=limit,
+                                                                                  offset=offset))
+    return ok({"tasks": [cross_agent_view(r) for r in rows], "total": total})
 
 
 @router.get("/{agent_id}", response_model=BacklogOut, summary="List one agent's backlog")
@@ -180,12 +178,10 @@ async def list_backlog(
     """One agent's backlog, most urgent first, optionally by status. An unknown agent has an empty backlog."""
     filters = backlog_ops.list_filters(_agent(agent_id), status, None, actor.workspaces)
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        backlog_ops.require_backlog(tx, agent_id)
-        rows, total = backlog_ops.list_tasks(tx, filters, limit=limit, offset=offset)
-        return {"agent_id": agent_id, "tasks": [task_view(r) for r in rows], "total": total}
-
-    return ok(await engine.read(actor, op))
+    rows, total = await engine.read(actor, then(lambda tx, ctx: backlog_ops.require_backlog(tx, agent_id),
+                                                lambda tx, ctx: backlog_ops.list_tasks(tx, filters, limit=limit,
+                                                                                       offset=offset)))
+    return ok({"agent_id": agent_id, "tasks": [task_view(r) for r in rows], "total": total})
 
 
 @router.post("/{agent_id}", status_code=201, response_model=BacklogTaskOut, summary="Add a task to a backlog")
@@ -243,10 +239,8 @@ async def patch_task(agent_id: str, task_id: str, body: BacklogTaskPatch, engine
     if "title" in sent and body.title is None:
         patch.title = ""  # an explicit null title is refused like an empty one
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        check_may_change_task(ctx.actor, backlog_ops.load_task(tx, ctx, agent_id, task_id))
-        return backlog_ops.change(tx, ctx, agent_id, task_id, patch)
-
+    op = then(lambda tx, ctx: check_may_change_task(ctx.actor, backlog_ops.load_task(tx, ctx, agent_id, task_id)),
+              lambda tx, ctx: backlog_ops.change(tx, ctx, agent_id, task_id, patch))
     return ok(task_view(await engine.write(actor, op)))
 
 

@@ -12,7 +12,6 @@ from taskloom.api.auth import CurrentActor, require_admin
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, Body, BudgetEnvelope, BudgetsEnvelope
 from taskloom.engine import budgets as budget_ops
-from taskloom.engine.context import Ctx, Tx
 from taskloom.rows import Row
 
 router = APIRouter(prefix="/api/budgets", tags=["budgets"], responses=ERRORS)
@@ -60,10 +59,8 @@ async def create_budget(body: BudgetCreate, engine: EngineDep, actor: CurrentAct
     field."""
     require_admin(actor, "manage budgets")
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        return budget_record(budget_ops.create(tx, ctx, body.model_dump()), ctx.now)
-
-    return ok({"budget": await engine.write(actor, op)}, 201)
+    return ok({"budget": await engine.write(actor, lambda tx, ctx: budget_record(
+        budget_ops.create(tx, ctx, body.model_dump()), ctx.now))}, 201)
 
 
 @router.get("", response_model=BudgetsEnvelope, summary="List budgets (admins)")
@@ -72,11 +69,9 @@ async def list_budgets(engine: EngineDep, actor: CurrentActor, scope: Scope | No
     """Every budget with its use in the current period. Admins only (403)."""
     require_admin(actor, "manage budgets")
 
-    def op(tx: Tx, ctx: Ctx) -> list[Row]:
-        rows = [budget_record(b, ctx.now) for b in budget_ops.list_budgets(tx, scope)]
-        return [b for b in rows if exhausted is None or b["exhausted"] == exhausted]
-
-    return ok({"budgets": await engine.read(actor, op)})
+    rows = await engine.read(actor, lambda tx, ctx: [budget_record(b, ctx.now)
+                                                     for b in budget_ops.list_budgets(tx, scope)])
+    return ok({"budgets": [b for b in rows if exhausted is None or b["exhausted"] == exhausted]})
 
 
 @router.get("/{budget_id}", response_model=BudgetEnvelope, summary="Get one budget (admins)")
@@ -93,10 +88,8 @@ async def update_budget(budget_id: str, body: BudgetPatch, engine: EngineDep, ac
     require_admin(actor, "manage budgets")
     changes = body.model_dump(exclude_unset=True)
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        return budget_record(budget_ops.update(tx, ctx, budget_id, changes), ctx.now)
-
-    return ok({"budget": await engine.write(actor, op)})
+    return ok({"budget": await engine.write(actor, lambda tx, ctx: budget_record(
+        budget_ops.update(tx, ctx, budget_id, changes), ctx.now))})
 
 
 @router.delete("/{budget_id}", status_code=204, summary="Delete a budget (admins)")

@@ -10,8 +10,6 @@ from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, Body, ChannelMessagesOut, ChannelPostOut
 from taskloom.engine import channels as channel_ops
-from taskloom.engine.context import Ctx, Tx
-from taskloom.rows import Row
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
 
@@ -27,11 +25,8 @@ class MessageCreate(Body):
 async def post_message(run_id: str, body: MessageCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Posts a message on the run's coordination channel (a question from the claimer makes the task wait for input). 403
     when not allowed; 404 unknown run."""
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        msg, run = channel_ops.post(tx, ctx, run_id, body.kind, body.body)
-        return {"message": views.message_record(msg), "channel": views.coordination_channel(run)}
-
-    return ok(await engine.write(actor, op), 201)
+    msg, run = await engine.write(actor, lambda tx, ctx: channel_ops.post(tx, ctx, run_id, body.kind, body.body))
+    return ok({"message": views.message_record(msg), "channel": views.coordination_channel(run)}, 201)
 
 
 @router.get("/api/task-runs/{run_id}/messages", response_model=ChannelMessagesOut,
@@ -40,9 +35,6 @@ async def list_messages(run_id: str, engine: EngineDep, actor: CurrentActor,
                         after: int = Query(default=0, ge=0, le=2**62, description="Messages after this sequence"),
                         limit: int = Query(default=100, ge=1, le=1000)) -> Response:
     """The run's coordination channel after a sequence, in order. 404 unknown run."""
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        run, rows = channel_ops.messages(tx, ctx, run_id, after, limit)
-        return {"channel": views.coordination_channel(run), "messages": [views.message_record(m) for m in rows],
-                "next_after": rows[-1]["sequence"] if rows else after}
-
-    return ok(await engine.read(actor, op))
+    run, rows = await engine.read(actor, lambda tx, ctx: channel_ops.messages(tx, ctx, run_id, after, limit))
+    return ok({"channel": views.coordination_channel(run), "messages": [views.message_record(m) for m in rows],
+               "next_after": rows[-1]["sequence"] if rows else after})

@@ -10,8 +10,6 @@ from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, Body, OutputAppendedOut, OutputOut
 from taskloom.engine import output as output_ops
-from taskloom.engine.context import Ctx, Tx
-from taskloom.rows import Row
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
 
@@ -29,12 +27,10 @@ async def post_output(run_id: str, body: OutputChunk, engine: EngineDep, actor: 
     live."""
     size = output_ops.check_chunk(body.chunk)  # before the write: a refused chunk never holds the writer
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        run = output_ops.append(tx, ctx, run_id, body.chunk, size, body.claim_token)
-        return {"run_id": run_id, "offset": int(run["output_length"]) - len(body.chunk), "length": len(body.chunk),
-                "next_offset": int(run["output_length"]), "total_bytes": int(run["output_bytes"])}
-
-    return ok(await engine.write(actor, op))
+    run = await engine.write(actor, lambda tx, ctx: output_ops.append(tx, ctx, run_id, body.chunk, size,
+                                                                      body.claim_token))
+    return ok({"run_id": run_id, "offset": int(run["output_length"]) - len(body.chunk), "length": len(body.chunk),
+               "next_offset": int(run["output_length"]), "total_bytes": int(run["output_bytes"])})
 
 
 @router.get("/api/task-runs/{run_id}/output", response_model=OutputOut,

@@ -39,8 +39,8 @@ from taskloom.domain.errors import InvalidInput
 from taskloom.domain.priority import RUNTIME_LEVELS, from_runtime
 from taskloom.engine import read_models as rm
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.authorization import check_may_change_task
-from taskloom.engine.context import Ctx, Tx, load_visible_task
+from taskloom.engine.authorization import when_may_change
+from taskloom.engine.context import load_visible_task, then
 from taskloom.rows import Row
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=ERRORS)
@@ -78,11 +78,6 @@ def _task_and_run(pair: tuple[Row, Row | None]) -> dict[str, Any]:
     return {"task": views.task_record(task), "run": views.run_record(run) if run else None}
 
 
-def _check_may_change(tx: Tx, ctx: Ctx, task_id: str) -> None:
-    if ctx.actor.role == "agent":  # the rule: engine/authorization.py
-        check_may_change_task(ctx.actor, load_visible_task(tx, ctx, task_id))
-
-
 @router.get("", response_model=TasksEnvelope, summary="List enriched tasks")
 async def list_tasks(
     engine: EngineDep,
@@ -118,10 +113,8 @@ async def list_tasks(
         "visible_workspaces": actor.workspaces,
     }
 
-    def op(tx: Tx, ctx: Ctx) -> list[Row]:
-        return read_models.summaries(rm.task_list(tx, filters, limit=limit, offset=offset))
-
-    return ok({"tasks": await engine.read(actor, op)})
+    rows = await engine.read(actor, lambda tx, ctx: rm.task_list(tx, filters, limit=limit, offset=offset))
+    return ok({"tasks": read_models.summaries(rows)})
 
 
 @router.post("", status_code=201, response_model=TaskEnvelope, summary="Create a task")
@@ -158,9 +151,7 @@ async def update_task(task_id: str, body: TaskPatch, engine: EngineDep, actor: C
     if "blocker" in changes and changes["blocker"] == "":
         changes["blocker"] = None
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        _check_may_change(tx, ctx, task_id)
-        return task_ops.update(tx, ctx, task_id, changes)
+    op = when_may_change(task_id, lambda tx, ctx: task_ops.update(tx, ctx, task_id, changes))
 
     return ok({"task": views.task_record(await engine.write(actor, op))})
 
@@ -177,9 +168,7 @@ async def delete_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> R
 async def start_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Queues a run for a pending task (no-op answer if one is open). 404 unknown task; 409 when the task is closed or
     blocked."""
-    def op(tx: Tx, ctx: Ctx) -> dict[str, Any]:
-        _check_may_change(tx, ctx, task_id)
-        return _task_and_run(task_ops.start(tx, ctx, task_id))
+    op = when_may_change(task_id, lambda tx, ctx: _task_and_run(task_ops.start(tx, ctx, task_id)))
 
     return ok(await engine.write(actor, op))
 
@@ -187,9 +176,7 @@ async def start_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Re
 @router.post("/{task_id}/publish", response_model=TaskRunEnvelope, summary="Publish one draft task")
 async def publish_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Turns a draft into a ready task with a queued run. 404 unknown task; 409 when it is not a draft."""
-    def op(tx: Tx, ctx: Ctx) -> dict[str, Any]:
-        _check_may_change(tx, ctx, task_id)
-        return _task_and_run(task_ops.publish(tx, ctx, task_id))
+    op = when_may_change(task_id, lambda tx, ctx: _task_and_run(task_ops.publish(tx, ctx, task_id)))
 
     return ok(await engine.write(actor, op))
 
@@ -217,9 +204,7 @@ async def cancel_task(task_id: str, engine: EngineDep, actor: CurrentActor, body
     """Cancels the task and its whole subtree, with their open runs. 404 unknown task; 409 when it is already closed."""
     reason = body.reason if body else None
 
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        _check_may_change(tx, ctx, task_id)
-        return task_ops.cancel(tx, ctx, task_id, reason)
+    op = when_may_change(task_id, lambda tx, ctx: task_ops.cancel(tx, ctx, task_id, reason))
 
     return ok({"task": views.task_record(await engine.write(actor, op))})
 
@@ -228,9 +213,9 @@ async def cancel_task(task_id: str, engine: EngineDep, actor: CurrentActor, body
 async def create_child(task_id: str, body: ChildCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Creates a task under this one (same as POST /api/tasks with parent_task_id). 404 unknown parent; 400 names a bad
     field."""
-    def op(tx: Tx, ctx: Ctx) -> tuple[Row, Any]:
-        _check_may_change(tx, ctx, task_id)  # a child changes its parent's tree
-        return task_ops.create_task(tx, ctx, spec_from(body, actor, parent_task_id=task_id))
+    # A child changes its parent's tree.
+    op = when_may_change(task_id, lambda tx, ctx: task_ops.create_task(
+        tx, ctx, spec_from(body, actor, parent_task_id=task_id)))
 
     task, _ = await engine.write(actor, op)
     return ok({"task": views.task_record(task)}, 201)
@@ -240,20 +225,17 @@ async def create_child(task_id: str, body: ChildCreate, engine: EngineDep, actor
 async def list_runs(task_id: str, engine: EngineDep, actor: CurrentActor, status: RunStatusName | None = None,
                     session_id: str | None = None, limit: int = Query(default=100, ge=1, le=1000)) -> Response:
     """Every run (attempt) of the task, oldest first. 404 unknown task."""
-    def op(tx: Tx, ctx: Ctx) -> list[Row]:
-        return [views.run_record(r) for r in rm.task_runs(tx, ctx, task_id, status=status, session_id=session_id,
-                                                           limit=limit)]
+    rows = await engine.read(actor, lambda tx, ctx: rm.task_runs(tx, ctx, task_id, status=status,
+                                                               session_id=session_id, limit=limit))
 
-    return ok({"runs": await engine.read(actor, op)})
+    return ok({"runs": [views.run_record(r) for r in rows]})
 
 
 @router.post("/{task_id}/runs", status_code=201, response_model=RunEnvelope, summary="Enqueue one task run")
 async def enqueue_run(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Queues another run of the task (e.g. a manual retry). 404 unknown task; 409 when a run is already open or the task
     is closed."""
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        _check_may_change(tx, ctx, task_id)
-        return task_ops.enqueue(tx, ctx, task_id)[1]
+    op = when_may_change(task_id, lambda tx, ctx: task_ops.enqueue(tx, ctx, task_id)[1])
 
     return ok({"run": views.run_record(await engine.write(actor, op))}, 201)
 
@@ -262,10 +244,9 @@ async def enqueue_run(task_id: str, engine: EngineDep, actor: CurrentActor) -> R
 async def add_dependency(task_id: str, body: DependencyCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Makes the task wait for another one; it blocks until that one completes. 404 for either task; 422 for a cycle; 409
     when it already depends on it."""
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        _check_may_change(tx, ctx, task_id)
-        task_ops.add_dependency(tx, ctx, task_id, body.depends_on_task_id, body.kind)
-        return read_models.detail(rm.task_detail(tx, ctx, task_id))
+    op = when_may_change(task_id, then(
+        lambda tx, ctx: task_ops.add_dependency(tx, ctx, task_id, body.depends_on_task_id, body.kind),
+        lambda tx, ctx: read_models.detail(rm.task_detail(tx, ctx, task_id))))
 
     return ok({"task": await engine.write(actor, op)})
 
@@ -274,10 +255,8 @@ async def add_dependency(task_id: str, body: DependencyCreate, engine: EngineDep
                summary="Remove one task dependency")
 async def remove_dependency(task_id: str, depends_on_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Removes a dependency; the task may become ready. 404 when the task or the dependency is unknown."""
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        _check_may_change(tx, ctx, task_id)
-        task_ops.remove_dependency(tx, ctx, task_id, depends_on_id)
-        return read_models.detail(rm.task_detail(tx, ctx, task_id))
+    op = when_may_change(task_id, then(lambda tx, ctx: task_ops.remove_dependency(tx, ctx, task_id, depends_on_id),
+                                       lambda tx, ctx: read_models.detail(rm.task_detail(tx, ctx, task_id))))
 
     return ok({"task": await engine.write(actor, op)})
 

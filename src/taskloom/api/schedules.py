@@ -31,7 +31,7 @@ from taskloom.domain.states import RunStatus
 from taskloom.domain.times import iso
 from taskloom.engine import read_models as rm
 from taskloom.engine import schedules as ops
-from taskloom.engine.context import Ctx, Tx, loads
+from taskloom.engine.context import loads, then
 from taskloom.rows import Row
 
 router = APIRouter(tags=["scheduled tasks"])
@@ -206,15 +206,16 @@ async def list_scheduled_tasks(
     return ok({"tasks": [task_view(t, s) for t, s in pairs], "total": total, "limit": limit, "offset": offset})
 
 
-def _detail(tx: Tx, pair: tuple[Row, Row]) -> Row:
-    task, sched = pair
-    return task_view(task, sched, rm.latest_run(tx, task["id"]), detail=True)
+def _detail(found: tuple[Row, Row, Row | None]) -> Row:
+    task, sched, latest = found
+    return task_view(task, sched, latest, detail=True)
 
 
 @router.get("/tasks/{task_id}", response_model=ScheduledTaskDetailOut, summary="Get one scheduled task")
 async def get_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """One scheduled task with its schedule, next firing and counts. 404 unknown task."""
-    return ok(await engine.read(actor, lambda tx, ctx: _detail(tx, ops.load(tx, ctx, task_id))))
+    return ok(_detail(await engine.read(actor, lambda tx, ctx: rm.with_latest_run(
+        tx, ops.load(tx, ctx, task_id)))))
 
 
 @router.put("/tasks/{task_id}", response_model=ScheduledTaskDetailOut,
@@ -229,7 +230,8 @@ async def update_scheduled_task(task_id: str, body: ScheduledTaskUpdate, engine:
     if changes.get("created_by") is not None:
         changes["created_by"] = str(changes["created_by"])
     checked = await ops.check_update(engine, actor, task_id, changes)
-    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.update(tx, ctx, task_id, changes, checked))))
+    return ok(_detail(await engine.write(actor, lambda tx, ctx: rm.with_latest_run(
+        tx, ops.update(tx, ctx, task_id, changes, checked)))))
 
 
 @router.post("/tasks/{task_id}/run_now", status_code=201, response_model=ScheduledRunNowOut,
@@ -237,32 +239,32 @@ async def update_scheduled_task(task_id: str, body: ScheduledTaskUpdate, engine:
 async def run_scheduled_task_now(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Fires the task once now, outside its schedule (dedupe and concurrency rules apply). 409 when canceled or a run is
     open."""
-    def op(tx: Tx, ctx: Ctx) -> Row:
-        run = ops.run_now(tx, ctx, task_id)
-        task, sched = ops.load(tx, ctx, task_id)
-        return {"run": run_view(run), "task": task_view(task, sched, run, detail=True)}
-
-    return ok(await engine.write(actor, op), 201)
+    # In order, in one transaction: the run now, then the task and schedule it leaves.
+    run, (task, sched) = await engine.write(actor, lambda tx, ctx: (ops.run_now(tx, ctx, task_id),
+                                                                    ops.load(tx, ctx, task_id)))
+    return ok({"run": run_view(run), "task": task_view(task, sched, run, detail=True)}, 201)
 
 
 @router.post("/tasks/{task_id}/snooze", response_model=ScheduledTaskDetailOut,
              summary="Delay the next firing of one scheduled task")
 async def snooze_scheduled_task(task_id: str, body: SnoozeBody, engine: EngineDep, actor: CurrentActor) -> Response:
     """Moves the next firing later. 409 when paused, canceled or with no upcoming firing."""
-    return ok(await engine.write(actor, lambda tx, ctx: _detail(
-        tx, ops.snooze(tx, ctx, task_id, body.delay_seconds, body.reason))))
+    return ok(_detail(await engine.write(actor, lambda tx, ctx: rm.with_latest_run(
+        tx, ops.snooze(tx, ctx, task_id, body.delay_seconds, body.reason)))))
 
 
 @router.post("/tasks/{task_id}/pause", response_model=ScheduledTaskDetailOut, summary="Pause one scheduled task")
 async def pause_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Stops firings until resumed. 409 when canceled."""
-    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.pause(tx, ctx, task_id))))
+    return ok(_detail(await engine.write(actor, lambda tx, ctx: rm.with_latest_run(
+        tx, ops.pause(tx, ctx, task_id)))))
 
 
 @router.post("/tasks/{task_id}/resume", response_model=ScheduledTaskDetailOut, summary="Resume one paused scheduled task")
 async def resume_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Resumes a paused schedule; firings missed while paused are skipped. 409 when canceled."""
-    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.resume(tx, ctx, task_id))))
+    return ok(_detail(await engine.write(actor, lambda tx, ctx: rm.with_latest_run(
+        tx, ops.resume(tx, ctx, task_id)))))
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=ScheduledTaskDetailOut, summary="Cancel one scheduled task for good")
@@ -270,7 +272,8 @@ async def cancel_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentA
                                 body: CancelBody | None = None) -> Response:
     """Cancels the schedule for good, with its open run. 404 unknown task."""
     reason = body.reason if body else None
-    return ok(await engine.write(actor, lambda tx, ctx: _detail(tx, ops.cancel(tx, ctx, task_id, reason))))
+    return ok(_detail(await engine.write(actor, lambda tx, ctx: rm.with_latest_run(
+        tx, ops.cancel(tx, ctx, task_id, reason)))))
 
 
 @router.get("/tasks/{task_id}/runs", response_model=ScheduleRunsOut,
@@ -280,11 +283,10 @@ async def list_scheduled_task_runs(task_id: str, engine: EngineDep, actor: Curre
                                    limit: int = Query(default=50, ge=1, le=1000),
                                    offset: int = Query(default=0, ge=0, le=2**62)) -> Response:
     """The runs fired by the schedule, newest first, with their trigger. 404 unknown task."""
-    def op(tx: Tx, ctx: Ctx) -> list[Row]:
-        ops.load(tx, ctx, task_id)
-        return [run_view(r) for r in rm.schedule_runs(tx, task_id, status=status, limit=limit, offset=offset)]
+    rows = await engine.read(actor, then(lambda tx, ctx: ops.load(tx, ctx, task_id), lambda tx, ctx: rm.schedule_runs(
+        tx, task_id, status=status, limit=limit, offset=offset)))
 
-    return ok({"runs": await engine.read(actor, op), "limit": limit, "offset": offset})
+    return ok({"runs": [run_view(r) for r in rows], "limit": limit, "offset": offset})
 
 
 @router.post("/events", status_code=202, response_model=PublishedEventOut,

@@ -16,7 +16,6 @@ from fastapi import Request
 from taskloom.api import read_models
 from taskloom.domain.actors import Actor
 from taskloom.engine import read_models as rm
-from taskloom.engine.context import Ctx, Tx
 from taskloom.engine.engine import Engine
 from taskloom.rows import Row
 
@@ -32,11 +31,10 @@ async def task_event_stream(engine: Engine, actor: Actor, task_id: str, after: i
     last_sent = time.monotonic()
     yield b": connected\n\n"
     while True:
-        def fetch(tx: Tx, ctx: Ctx, last: int = last) -> tuple[Row | None, list[Row]]:
-            task, entries = rm.task_events_since(tx, task_id, last, 500, exclude_type=None)
-            return task, read_models.timeline(task, entries) if task is not None else []
-
-        task, items = await engine.read(actor, fetch)
+        # The read is awaited at once, so the lambda always sees this pass's ``last``.
+        task, entries = await engine.read(actor, lambda tx, ctx: rm.task_events_since(
+            tx, task_id, last, 500, exclude_type=None))  # noqa: B023
+        items = read_models.timeline(task, entries) if task is not None else []
         if task is None:
             yield b"event: deleted\ndata: {}\n\n"
             return

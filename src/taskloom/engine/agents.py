@@ -259,6 +259,17 @@ def task_view(tx: Tx, task: Row) -> Row:
     return task_views(tx, [task])[0]
 
 
+def submitted_view(tx: Tx, pair: tuple[Row, Row]) -> tuple[Row, Row]:
+    """``submit_task``'s (task, agent-task row) with the task as its view."""
+    return task_view(tx, pair[0]), pair[1]
+
+
+def message_answer(tx: Tx, pair: tuple[Row, Row]) -> Row:
+    """``send_message``'s or ``ask``'s (message, task) as the API answers them."""
+    msg, task = pair
+    return {"message": message_record(msg), "task": task_view(tx, task)}
+
+
 def cancel_agent_task(tx: Tx, ctx: Ctx, agent_id: str, task_id: str, reason: str | None) -> Row:
     task = load_agent_task(tx, ctx, agent_id, task_id, for_update=True)
     check_may_act_on_work(ctx.actor, task, _live_run(tx, task_id), "cancel")

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from taskloom.domain.actors import Actor
 from taskloom.domain.errors import Forbidden
-from taskloom.engine.context import Ctx, load_visible_task
+from taskloom.engine.context import Ctx, load_visible_task, then
 from taskloom.rows import Row
 from taskloom.storage.protocols import Tx
 
@@ -77,8 +77,4 @@ def check_may_change(tx: Tx, ctx: Ctx, task_id: str) -> None:
 
 def when_may_change(task_id: str, op: Callable[[Tx, Ctx], T]) -> Callable[[Tx, Ctx], T]:
     """``op``, run only once ``check_may_change`` let the caller change the task (same transaction)."""
-    def checked(tx: Tx, ctx: Ctx) -> T:
-        check_may_change(tx, ctx, task_id)
-        return op(tx, ctx)
-
-    return checked
+    return then(lambda tx, ctx: check_may_change(tx, ctx, task_id), op)

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -17,9 +17,7 @@ from taskloom.domain.states import IllegalTransition
 from taskloom.rows import Row
 from taskloom.storage.protocols import Tx
 
-# Engine operations take (tx, ctx). ``Tx`` is re-exported so the API can name the type of a
-# transaction it hands to engine functions without importing storage.
-__all__ = ["Ctx", "EventHook", "Row", "Tx"]
+T = TypeVar("T")
 
 # Called with (tx, ctx, task, event_type, run_id, payload) after every event is appended,
 # inside the same transaction: transactional side effects such as the webhook outbox. The
@@ -117,3 +115,13 @@ def event_row(ctx: Ctx, task_id: str, sequence: int, event_type: str, run_id: st
         "payload": dumps(payload),
         "created_at": ctx.now,
     }
+
+
+def then(first: Callable[[Tx, Ctx], object], answer: Callable[[Tx, Ctx], T]) -> Callable[[Tx, Ctx], T]:
+    """One operation of two steps, in one transaction: ``first`` (a check or a change), then ``answer``,
+    whose result it returns. Lets a caller outside the engine compose operations without naming ``Tx``."""
+    def both(tx: Tx, ctx: Ctx) -> T:
+        first(tx, ctx)
+        return answer(tx, ctx)
+
+    return both

@@ -163,6 +163,12 @@ def latest_run(tx: Tx, task_id: str) -> Row | None:
     return tx.latest_run_of_task(task_id)
 
 
+def with_latest_run(tx: Tx, pair: tuple[Row, Row]) -> tuple[Row, Row, Row | None]:
+    """A scheduled task's (task, schedule) with the task's latest run."""
+    task, sched = pair
+    return task, sched, tx.latest_run_of_task(task["id"])
+
+
 def schedule_runs(tx: Tx, task_id: str, *, status: str | None, limit: int, offset: int) -> list[Row]:
     return tx.schedule_runs(task_id, status=status, limit=limit, offset=offset)
 

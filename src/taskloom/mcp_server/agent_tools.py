@@ -16,7 +16,6 @@ from taskloom.api.schemas import ChildCreate, Priority
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import runs as run_ops
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.context import Ctx, Tx
 from taskloom.engine.engine import Engine
 from taskloom.mcp_server import results
 from taskloom.mcp_server.calling import caller, tool_errors, validated
@@ -166,11 +165,7 @@ def register(server: MCPServer, engine: Engine) -> None:
         """Ask a person a question about the task you hold. The task waits for input and shows in
         the supervisors' inbox; your lease stays. Then call wait_for_answer."""
 
-        def op(tx: Tx, ctx: Ctx) -> Row:
-            msg, _ = agent_ops.ask(tx, ctx, run_id, question, claim_token)
-            return msg
-
-        msg = await engine.write(caller(), op)
+        msg, _ = await engine.write(caller(), lambda tx, ctx: agent_ops.ask(tx, ctx, run_id, question, claim_token))
         return results.AskResult(run_id=run_id, task_id=msg["task_id"], question_sequence=msg["sequence"],
                                  message="Question sent to the supervisors' inbox. Call wait_for_answer.")
 
@@ -221,10 +216,9 @@ def register(server: MCPServer, engine: Engine) -> None:
                          network_channel=channel, priority=priority, required_capabilities=required_capabilities)
         actor = caller()
 
-        def op(tx: Tx, ctx: Ctx) -> tuple[Row, Row | None]:
-            held = run_ops.load_own_live_run(tx, ctx, run_id, claim_token, "create a subtask of")
-            return task_ops.create_task(tx, ctx, spec_from(body, actor, parent_task_id=held["task_id"]))
-
-        task, run = await engine.write(actor, op)
+        # The run is checked first (your live run), then the child is created under its task.
+        task, run = await engine.write(actor, lambda tx, ctx: task_ops.create_task(tx, ctx, spec_from(
+            body, actor, parent_task_id=run_ops.load_own_live_run(tx, ctx, run_id, claim_token,
+                                                                  "create a subtask of")["task_id"])))
         return results.TaskChange(task=results.brief(views.task_record(task)), run_id=run["id"] if run else None,
                                   message=f"Subtask {task['identifier']} created under your task.")
