@@ -143,3 +143,28 @@ def test_a_waiting_claim_is_made_in_the_commit_that_queues_its_work(harness: Har
     created_at, claim = harness.loop.run_until_complete(scenario())
     assert claim is not None and claim.run["claimed_at"] == created_at
     assert engine.storage.standings._waiting == []
+
+
+def test_a_set_based_claim_batch_writes_what_claim_next_writes(harness: Harness) -> None:
+    from taskloom.domain.actors import Actor
+    from taskloom.engine import runs as run_ops
+
+    agent = Actor("agent_session", "a1", "agent")
+    for channel in ("one", "many"):
+        for i in range(3):
+            harness.write(lambda tx, ctx, i=i, c=channel: task_ops.create_task(tx, ctx, task_ops.TaskSpec(
+                title=f"t{i}", network_channel=c, priority=50 + i, timeout_seconds=30.0 if i == 1 else None)))
+    singles = [harness.write(lambda tx, ctx: run_ops.claim_next(tx, ctx, run_ops.ClaimFilters(network_channel="one"),
+                                                               60.0, "sess"), agent) for _ in range(3)]
+    batch = harness.write(lambda tx, ctx: run_ops.claim_many(tx, ctx, run_ops.ClaimFilters(network_channel="many"), 5,
+                                                             60.0, "sess"), agent)
+    assert [c.task["title"] for c in batch] == [c.task["title"] for c in singles if c is not None] == ["t2", "t1", "t0"]
+    for single, batched in zip(singles, batch, strict=True):
+        assert single is not None and batched.token != single.token
+        assert run_ops.hash_token(batched.token) == batched.run["claim_token_hash"]
+        left, right = (harness.read(lambda tx, ctx, t=c.task["id"]: _snapshot(tx, t)) for c in (single, batched))
+        for part in (left, right):
+            part["task"].pop("network_channel")
+            for run in part["runs"]:
+                run.pop("network_channel"), run.pop("claim_token_hash")
+        assert left == right

@@ -274,6 +274,31 @@ def test_run_complete_is_fenced_and_happens_once(store: Store) -> None:
     assert done["status"] == "completed" and done["ended_at"] == NOW and done["result"] is None
 
 
+def test_runs_claim_many_takes_only_queued_runs(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        _tasks(tx, "a", "b", "c")
+        tx.run_insert(run_row("ra", "a"))
+        tx.run_insert(run_row("rb", "b", timeout_at=NOW + 5))
+        tx.run_insert(run_row("rc", "c", status="running", claimed_at=NOW, lease_until=NOW + 60))
+
+    store.write(build)
+    items = [{"id": "ra", "token_hash": "h-a", "timeout_at": NOW + 30}, {"id": "rb", "token_hash": "h-b",
+             "timeout_at": None}, {"id": "rc", "token_hash": "h-c", "timeout_at": None}]
+
+    def claim(tx: Tx) -> tuple[list[Row], int]:
+        rows = tx.runs_claim_many(items, NOW + 1, holder=("agent_session", "me"), lease_seconds=60.0, session_id="s")
+        return rows, len(tx.run_transitions)
+
+    rows, transitions = store.write(claim)
+    got = {r["id"]: r for r in rows}
+    assert sorted(got) == ["ra", "rb"] and transitions == 2
+    assert got["ra"]["status"] == "claimed" and got["ra"]["claim_token_hash"] == "h-a"
+    assert got["ra"]["timeout_at"] == NOW + 30
+    assert got["rb"]["timeout_at"] == NOW + 5, "no timeout given: unchanged"
+    assert got["rb"]["lease_until"] == NOW + 61 and got["rb"]["claimed_by_ref"] == "me" and got["rb"]["session_id"] == "s"
+    assert store.read(lambda tx: tx.run_get("rc"))["claim_token_hash"] is None
+
+
 def test_runs_complete_many_is_fenced_per_item(store: Store) -> None:
     def build(tx: Tx) -> None:
         _tasks(tx, "a", "b", "c", "d")

@@ -22,7 +22,7 @@ from taskloom.engine.lifecycle import (
     released_run_changes,
     settle_failed_run,
 )
-from taskloom.engine.transitions import move_run, move_task
+from taskloom.engine.transitions import TaskMove, move_run, move_task, move_tasks
 from taskloom.rows import Row
 from taskloom.storage.protocols import Coalesce, Tx
 
@@ -87,6 +87,37 @@ def _take(tx: Tx, ctx: Ctx, candidate: Row, lease_seconds: float, session_id: st
     return Claim(run=run, task=task, token=token)
 
 
+def _take_many(tx: Tx, ctx: Ctx, candidates: list[Row], lease_seconds: float, session_id: str | None) -> list[Claim]:
+    """``_take`` for the candidates of a claim-batch, set-based: one guarded task UPDATE, one
+    multi-row event INSERT and one run UPDATE (named statement ``claim_take``) for all of them,
+    with the same rows, events (per task, in order) and hooks as one ``_take`` each."""
+    candidates = list({c["id"]: c for c in candidates}.values())  # each run once
+    if len(candidates) < 2:
+        return [c for c in (_take(tx, ctx, cand, lease_seconds, session_id) for cand in candidates) if c is not None]
+    moved = move_tasks(
+        tx, ctx, [TaskMove(c["task_id"], {}, c["id"], {"attempt": c["attempt"], "lease_seconds": lease_seconds})
+                  for c in candidates],
+        TaskStatus.IN_PROGRESS, "run.claimed", changes={"started_at": Coalesce(ctx.now)}, only_from=(TaskStatus.READY,))
+    taking = []
+    for candidate in candidates:
+        if candidate["task_id"] in moved:
+            taking.append(candidate)
+        else:  # as in _take: its task is not ready, hold the run until the task's next refresh
+            tx.run_update(candidate["id"], {"held": 1}, expect_status=("queued",))
+    tokens = {c["id"]: new_claim_token() for c in taking}
+    items = []
+    for c in taking:
+        timeout = moved[c["task_id"]]["timeout_seconds"]
+        items.append({"id": c["id"], "token_hash": tokens[c["id"]][1],
+                      "timeout_at": ctx.now + float(timeout) if timeout else None})
+    runs = {r["id"]: r for r in tx.runs_claim_many(items, ctx.now, holder=(ctx.actor.kind, ctx.actor.ref),
+                                                   lease_seconds=lease_seconds, session_id=session_id)}
+    for c in taking:
+        if c["id"] not in runs:
+            raise Conflict(f"run {c['id']} is no longer queued")
+    return [Claim(run=runs[c["id"]], task=moved[c["task_id"]], token=tokens[c["id"]][0]) for c in taking]
+
+
 def claim_query(ctx: Ctx, filters: ClaimFilters, channel: str | None) -> Row:
     """What the claim statements filter on: the caller's filters plus who is asking."""
     return {
@@ -125,10 +156,7 @@ def _claim_in(tx: Tx, ctx: Ctx, query: Row, limit: int, lease_seconds: float, se
     for _ in range(3):
         want = limit - len(claims)
         candidates = tx.runs_claim_candidates(ctx.now, query, want)
-        for candidate in candidates:
-            claim = _take(tx, ctx, candidate, lease_seconds, session_id)
-            if claim is not None:
-                claims.append(claim)
+        claims += _take_many(tx, ctx, candidates, lease_seconds, session_id)
         if len(claims) >= limit or len(candidates) < want:
             break
     return claims

@@ -83,12 +83,12 @@ class TaskMove:
 
 
 def move_tasks(tx: Tx, ctx: Ctx, moves: Sequence[TaskMove], target: TaskStatus, event_type: str, *,
-               changes: Row | None = None) -> dict[str, Row]:
+               changes: Row | None = None, only_from: Iterable[TaskStatus] | None = None) -> dict[str, Row]:
     """``move_task`` for many tasks at once (batches): one guarded update, one multi-row event
     insert, then each task's hooks, in ``moves`` order. Task ids must be distinct and every
     move must carry the same ``own`` keys. Returns the moved tasks by id; a task missing
     from it changed meanwhile (a lost race), exactly as ``move_task`` returning None."""
-    expect = _guard(target, task_sources(target), None, "task")
+    expect = _guard(target, task_sources(target), only_from, "task")
     common = {**(changes or {}), "status": target.value, "updated_at": ctx.now, "last_activity_at": ctx.now}
     rows = tx.tasks_update_many([{"id": m.task_id, **m.own} for m in moves], common, expect_status=expect)
     moved = {row["id"]: row for row in rows}
@@ -98,7 +98,7 @@ def move_tasks(tx: Tx, ctx: Ctx, moves: Sequence[TaskMove], target: TaskStatus, 
     for m in done:
         for hook in ctx.hooks:
             hook(tx, ctx, moved[m.task_id], event_type, m.run_id, m.payload)
-    if strict():
+    if only_from is None and strict():
         for m in moves:
             current = None if m.task_id in moved else tx.task_get(m.task_id)
             if current is not None and not task_can_move(current["status"], target):

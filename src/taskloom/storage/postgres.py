@@ -65,7 +65,9 @@ class PostgresTx(SqlTx):
         tally: dict[tuple[str, str], int] = {}  # key limits: counted under the key's advisory lock
         for _ in range(20):
             params, where = self._claim_params(now, filters)
-            refused = " AND r.id NOT IN " + in_list("skip", skip, params) if skip else ""
+            # Rows this transaction locked already come back (SKIP LOCKED skips others' locks only).
+            seen = skip + [r["id"] for r in chosen]
+            refused = " AND r.id NOT IN " + in_list("skip", seen, params) if seen else ""
             want = params["limit"] = limit - len(chosen)
             rows = self._rows(statement("postgres", "claim", filters=where, skip=refused), params)
             if not rows:

@@ -154,6 +154,11 @@ class RunStore(Protocol):
     def runs_insert_returning(self, rows: list[Row]) -> list[Row]:
         """Insert runs sharing one set of columns (multi-row INSERTs); the stored rows, in order."""
 
+    def runs_claim_many(self, items: Sequence[Row], now: float, *, holder: tuple[str, str], lease_seconds: float,
+                        session_id: str | None) -> list[Row]:
+        """Claim many queued runs in one guarded update (named statement ``claim_take``), one lease
+        for all; ``items``: id, token_hash, timeout_at. Returns the claimed runs."""
+
     def runs_complete_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
         """Complete many live runs in one guarded update (named statement ``complete_batch``);
         ``items``: id, result, terminal_key, token_hash. Returns the completed runs."""

@@ -479,6 +479,22 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         self.run_transitions.extend(rows)
         return rows
 
+    def runs_claim_many(self, items: Sequence[Row], now: float, *, holder: tuple[str, str], lease_seconds: float,
+                        session_id: str | None) -> list[Row]:
+        """Claim many queued runs in one guarded update (named statement ``claim_take``), one lease
+        for all: ``items``: ``id``, ``token_hash``, ``timeout_at`` (None: unchanged). Returns the
+        claimed runs; one missing was no longer queued."""
+        params: dict[str, Any] = {"now": now, "kind": holder[0], "ref": holder[1], "lease_until": now + lease_seconds,
+                                  "lease_seconds": lease_seconds}
+        values = self._values("k", [(i["id"], i["token_hash"], i["timeout_at"]) for i in items], params)
+        session = ""
+        if session_id:
+            params["session_id"] = session_id
+            session = ", session_id = :session_id"
+        rows = self._rows(statement(self.dialect, "claim_take", items=values, session=session), params)
+        self.run_transitions.extend(rows)
+        return rows
+
     def _fence_sql(self, fence: Row, params: dict[str, Any]) -> str:
         """The ``fence`` slot of the terminal statements: holder, claim token, workspaces."""
         clauses = []
@@ -494,8 +510,8 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         return "".join(" AND " + c for c in clauses)
 
     def _values(self, prefix: str, rows: Sequence[Sequence[Any]], params: dict[str, Any]) -> str:
-        """The rows of a ``VALUES`` list of text columns, ``(:c0_0, :c0_1), (...)``, their values
-        put in ``params`` (both databases type such a column text, NULLs included)."""
+        """The rows of a ``VALUES`` list, ``(:c0_0, :c0_1), (...)``, their values put in ``params``.
+        A column of NULLs and text is text on both databases; others are cast where they are used."""
         out = []
         for i, row in enumerate(rows):
             cells = []

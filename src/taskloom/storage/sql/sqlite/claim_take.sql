@@ -1,0 +1,13 @@
+-- Claim many queued runs in one guarded UPDATE (claim-batch): the same lease for all, each with
+-- its own claim token hash and timeout. Slot /*items*/ is the VALUES list (id, token_hash,
+-- timeout_at); /*session*/ sets session_id when the caller gave one. A run not returned was no
+-- longer queued.
+WITH items(id, token_hash, timeout_at) AS (VALUES /*items*/)
+UPDATE runs SET
+  status = 'claimed', claimed_at = :now, claimed_by_kind = :kind, claimed_by_ref = :ref,
+  claim_token_hash = items.token_hash, lease_until = :lease_until, lease_seconds = :lease_seconds,
+  heartbeat_at = :now, last_event_type = 'run.claimed', last_activity_at = :now,
+  timeout_at = COALESCE(CAST(items.timeout_at AS REAL), runs.timeout_at) /*session*/
+FROM items
+WHERE runs.id = items.id AND runs.status = 'queued'
+RETURNING *
