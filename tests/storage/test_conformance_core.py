@@ -483,3 +483,15 @@ def test_after_commit_runs_only_for_a_committed_transaction(store: Store) -> Non
     with pytest.raises(RuntimeError):
         store.write(fails)
     assert called == ["ok"]
+
+
+def test_the_insert_row_types_name_real_columns() -> None:
+    """``EventRow`` and ``NewRun`` (taskloom/rows.py) are what the engine writes: their keys are the
+    table's columns, and a run needs at least its NOT NULL columns that have no default."""
+    from taskloom.rows import EventRow, NewRun
+    from taskloom.storage.sql import EVENT_COLUMNS, RUN_COLUMNS
+
+    assert tuple(EventRow.__annotations__) == EVENT_COLUMNS
+    assert set(NewRun.__annotations__) <= RUN_COLUMNS
+    assert NewRun.__required_keys__ == {"id", "task_id", "attempt", "status", "priority", "available_at", "queued_at",
+                                        "origin_kind"}

@@ -14,7 +14,7 @@ import orjson
 from taskloom.domain.actors import Actor
 from taskloom.domain.errors import InvalidInput, NotFound
 from taskloom.domain.states import IllegalTransition
-from taskloom.rows import Row
+from taskloom.rows import EventRow, Row
 from taskloom.storage.protocols import Tx
 
 T = TypeVar("T")
@@ -101,7 +101,7 @@ def write_task(tx: Tx, ctx: Ctx, task_id: str, changes: Row, event_type: str, *,
     return task
 
 
-def event_row(ctx: Ctx, task_id: str, sequence: int, event_type: str, run_id: str | None, payload: Any) -> Row:
+def event_row(ctx: Ctx, task_id: str, sequence: int, event_type: str, run_id: str | None, payload: Any) -> EventRow:
     """The event a task change appends: its sequence is the task's ``event_seq`` after the change."""
     return {
         "task_id": task_id,

@@ -11,7 +11,7 @@ from taskloom.domain.states import RUN_LIVE, RUN_OPEN, TASK_TERMINAL, BlockedRea
 from taskloom.domain.task_ids import new_uuid
 from taskloom.engine.context import Ctx, record
 from taskloom.engine.transitions import move_run, move_task
-from taskloom.rows import Row
+from taskloom.rows import NewRun, Row
 from taskloom.storage.protocols import Tx
 
 LIVE = ordered(RUN_LIVE)
@@ -58,7 +58,7 @@ def enqueue_run(tx: Tx, ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: st
     return stored
 
 
-def new_run_row(ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: str | None = None) -> Row:
+def new_run_row(ctx: Ctx, task: Row, *, delay: float = 0.0, metadata: str | None = None) -> NewRun:
     """The row of the task's next attempt, queued now (+ ``delay``), copying what claims filter on."""
     attempt = int(task["attempts"]) + 1
     return {

@@ -28,11 +28,11 @@ from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from taskloom.domain.priority import from_scale
 from taskloom.domain.states import TASK_TERMINAL, TaskStatus
 from taskloom.engine import tasks as task_ops
-from taskloom.engine.context import Ctx, dumps, loads, new_id, record
+from taskloom.engine.context import Ctx, dumps, event_row, loads, new_id, record
 from taskloom.engine.engine import Engine
 from taskloom.engine.lifecycle import cancel_tree, enqueue_run, new_run_row, refresh
 from taskloom.engine.transitions import move_task
-from taskloom.rows import Row
+from taskloom.rows import EventRow, NewRun, Row
 from taskloom.storage.protocols import Tx
 
 MISSED_CAP = 1000
@@ -418,18 +418,15 @@ def _start_plain_firings(tx: Tx, ctx: Ctx, items: list[tuple[Row, Row]]) -> None
     if not items:
         return
     reopened = tx.schedule_tasks_reopen([task["id"] for task, _ in items], ctx.now)
-    runs: list[Row] = []
-    events: list[Row] = []
+    runs: list[NewRun] = []
+    events: list[EventRow] = []
     for task, firing in items:
         fresh = reopened[task["id"]]
         firing = {**firing, "first_attempt": fresh["attempts"]}
         run = new_run_row(ctx, task, metadata=dumps({"firing": firing}))
-        payload = {"attempt": fresh["attempts"], "firing": firing}
         runs.append(run)
-        events.append({"task_id": task["id"], "sequence": fresh["event_seq"], "run_id": run["id"],
-                       "event_type": "run.queued", "actor_kind": ctx.actor.kind, "actor_ref": ctx.actor.ref,
-                       "origin_kind": ctx.origin_kind, "origin_ref": ctx.origin_ref, "payload": dumps(payload),
-                       "created_at": ctx.now})
+        events.append(event_row(ctx, task["id"], fresh["event_seq"], "run.queued", run["id"],
+                                {"attempt": fresh["attempts"], "firing": firing}))
     tx.runs_insert_many(runs)
     tx.events_insert_many(events)
     for (task, _), run, event in zip(items, runs, events, strict=True):

@@ -8,7 +8,8 @@ of ``SqlTx`` in storage/sql.py and its mixins); mypy checks that each satisfies 
 (the ``_satisfies_tx`` functions at the end of each backend module), and the conformance
 suite (tests/storage/) runs every method on both.
 
-Rows are ``Row`` (a dict, taskloom/rows.py). A method that changes a
+Rows read are ``Row`` (a dict, taskloom/rows.py); the rows the engine writes into the
+busiest tables are TypedDicts (``EventRow``, ``NewRun``), so a wrong column fails in mypy. A method that changes a
 status is guarded: it takes the states the row must still be in and answers None when it was
 not (a lost race changes nothing).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from taskloom.rows import Notice, Row
+from taskloom.rows import EventRow, NewRun, Notice, Row
 from taskloom.storage.dialects import LockMode
 from taskloom.storage.queries_usage import USAGE_DIMS, USAGE_SUMS
 from taskloom.storage.statements import Coalesce
@@ -108,7 +109,7 @@ class DependencyStore(Protocol):
 class RunStore(Protocol):
     """Runs (attempts) of tasks: insert, guarded update, claim, complete, rescue."""
 
-    def run_insert(self, row: Row) -> Row:
+    def run_insert(self, row: NewRun) -> Row:
         """Insert a run."""
 
     def run_get(self, run_id: str, *, for_update: bool = False) -> Row | None: ...
@@ -148,10 +149,10 @@ class RunStore(Protocol):
     def next_available_at(self, now: float) -> float | None:
         """When the earliest backoff-delayed queued run becomes claimable (for long-poll)."""
 
-    def runs_insert_many(self, rows: list[Row]) -> None:
+    def runs_insert_many(self, rows: list[NewRun]) -> None:
         """Insert runs that share one set of columns, in one round of statements."""
 
-    def runs_insert_returning(self, rows: list[Row]) -> list[Row]:
+    def runs_insert_returning(self, rows: list[NewRun]) -> list[Row]:
         """Insert runs sharing one set of columns (multi-row INSERTs); the stored rows, in order."""
 
     def runs_claim_many(self, items: Sequence[Row], now: float, *, holder: tuple[str, str], lease_seconds: float,
@@ -167,9 +168,9 @@ class RunStore(Protocol):
 class EventStore(Protocol):
     """The append-only, per-task numbered event log."""
 
-    def events_insert_many(self, rows: list[Row]) -> None: ...
+    def events_insert_many(self, rows: list[EventRow]) -> None: ...
 
-    def event_insert(self, row: Row) -> None: ...
+    def event_insert(self, row: EventRow) -> None: ...
 
     def events_of_task(
         self, task_id: str, *, after_sequence: int = 0, limit: int = 1000, exclude_type: str | None = None

@@ -10,12 +10,12 @@ lost race changes nothing and the caller sees it (rowcount 0 / None).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
-from taskloom.rows import Notice, Row
+from taskloom.rows import EventRow, NewRun, Notice, Row
 from taskloom.storage.dialects import Dialect
 from taskloom.storage.named_sql import statement
 from taskloom.storage.queries_agents import AgentQueries
@@ -136,7 +136,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         """Insert tasks sharing one set of columns with multi-row INSERTs; the stored rows, in order."""
         return self._insert_many("tasks", rows, TASK_COLUMNS)
 
-    def _insert_many(self, table: str, rows: list[Row], allowed: frozenset[str]) -> list[Row]:
+    def _insert_many(self, table: str, rows: Sequence[Mapping[str, Any]], allowed: frozenset[str]) -> list[Row]:
         if not rows:
             return []
         columns = list(rows[0])
@@ -325,9 +325,9 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         )
 
     # -- runs -------------------------------------------------------------------
-    def run_insert(self, row: Row) -> Row:
+    def run_insert(self, row: NewRun) -> Row:
         """Insert a run; returns the stored row (with column defaults)."""
-        stored = self._one(insert_statement("runs", row, RUN_COLUMNS, returning=True), row)
+        stored = self._one(insert_statement("runs", row, RUN_COLUMNS, returning=True), dict(row))
         if row.get("status") == "queued" and not row.get("held"):
             self.notify(("runs", "*"))
         assert stored is not None
@@ -541,20 +541,20 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         return None if value is None else float(value)
 
     # -- events -----------------------------------------------------------------
-    def runs_insert_returning(self, rows: list[Row]) -> list[Row]:
+    def runs_insert_returning(self, rows: list[NewRun]) -> list[Row]:
         """Insert runs sharing one set of columns with multi-row INSERTs; the stored rows, in order."""
         stored = self._insert_many("runs", rows, RUN_COLUMNS)
         if any(r["status"] == "queued" and not r["held"] for r in stored):
             self.notify(("runs", "*"))
         return stored
 
-    def runs_insert_many(self, rows: list[Row]) -> None:
+    def runs_insert_many(self, rows: list[NewRun]) -> None:
         """Insert runs that share one set of columns, in one round of statements."""
         if rows:
-            self._exec_many(insert_statement("runs", rows[0], RUN_COLUMNS), rows)
+            self._exec_many(insert_statement("runs", rows[0], RUN_COLUMNS), [dict(r) for r in rows])
             self.notify(("runs", "*"))
 
-    def events_insert_many(self, rows: list[Row]) -> None:
+    def events_insert_many(self, rows: list[EventRow]) -> None:
         """Append events with multi-row INSERTs (100 rows a statement)."""
         for row in rows:
             self.notify(("task", row["task_id"]))
@@ -568,7 +568,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
                 values.append("(" + ", ".join(f":{c}{i}" for c in EVENT_COLUMNS) + ")")
             self._exec(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join(values)}", params)
 
-    def event_insert(self, row: Row) -> None:
+    def event_insert(self, row: EventRow) -> None:
         self.notify(("task", row["task_id"]))
         self._exec(_EVENT_INSERT, {c: row.get(c) for c in EVENT_COLUMNS})
 

@@ -5,7 +5,7 @@ Column names come from code, never from requests; ``allowed`` makes a typo fail 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from taskloom.rows import Row
@@ -26,7 +26,8 @@ def check_columns(names: Iterable[str], allowed: Iterable[str] | None, table: st
         raise ValueError(f"unknown {table} columns: {bad}")
 
 
-def insert_statement(table: str, row: Row, allowed: Iterable[str] | None = None, *, returning: bool = False) -> str:
+def insert_statement(table: str, row: Mapping[str, Any], allowed: Iterable[str] | None = None, *,
+                     returning: bool = False) -> str:
     """``INSERT INTO table (cols) VALUES (:cols)`` for the keys of ``row``."""
     check_columns(row, allowed, table)
     cols = ", ".join(row)
