@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
+from taskloom.api.budgets import BUDGET_204, budget_spent
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.runs import claim_body, claim_filters, usage_of
 from taskloom.api.runtime import spec_from
@@ -29,6 +30,7 @@ from taskloom.api.schemas import (
 )
 from taskloom.engine import batches
 from taskloom.engine import runs as run_ops
+from taskloom.engine.budgets import BudgetExhausted
 from taskloom.engine.context import Ctx
 
 router = APIRouter(tags=["agent"], responses=ERRORS)
@@ -86,19 +88,22 @@ def _results(outcomes: list[batches.Outcome]) -> dict[str, Any]:
 
 
 @router.post("/api/agent/tasks/claim-batch", response_model=ClaimsEnvelope,
-             responses={204: {"description": "Nothing claimable (after waiting up to wait_seconds)"}},
-             summary="Claim up to max_runs task runs at once, in claim-next order")
+             responses=BUDGET_204, summary="Claim up to max_runs task runs at once, in claim-next order")
 async def claim_batch(engine: EngineDep, actor: CurrentActor, body: ClaimBatch | None = None) -> Response:
     """Claim up to `max_runs` runs in claim-next's order, long-polling up to `wait_seconds` for the first.
 
-    200 with each claim (claim token shown once), 204 when nothing is claimable; 400 for bad filters."""
+    200 with each claim (claim token shown once), 204 when nothing is claimable (with X-Taskloom-Budget-Exhausted when a
+    spent budget covers the claim); 400 for bad filters."""
     body = body or ClaimBatch()
     filters = claim_filters(body)
 
     def op(tx: Any, ctx: Ctx) -> list[run_ops.Claim] | None:
         return run_ops.claim_many(tx, ctx, filters, body.max_runs, body.lease_seconds, body.session_id) or None
 
-    claims = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op)
+    try:
+        claims = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op)
+    except BudgetExhausted as exc:
+        return budget_spent(exc)
     if not claims:
         return Response(status_code=204)
     return ok({"claims": [claim_body(c)["claim"] for c in claims]})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
@@ -51,6 +51,17 @@ def budget_record(b: Row, now: float) -> Row:
 
 def exhausted_header(budget: Row | None) -> dict[str, str]:
     return {BUDGET_HEADER: budget["id"]} if budget is not None else {}
+
+
+def budget_spent(exc: budget_ops.BudgetExhausted) -> Response:
+    """A claim a spent budget covers: 204 naming the budget in ``X-Taskloom-Budget-Exhausted``."""
+    return Response(status_code=204, headers=exhausted_header(exc.budget))
+
+
+_HEADER_DOC = {"description": "The id of the spent budget that stopped the claim", "schema": {"type": "string"}}
+BUDGET_204: dict[int | str, dict[str, Any]] = {204: {
+    "description": "Nothing claimable; with X-Taskloom-Budget-Exhausted: <budget id> when a spent budget covers the claim",
+    "headers": {BUDGET_HEADER: _HEADER_DOC}}}
 
 
 @router.post("", status_code=201, response_model=BudgetEnvelope, summary="Create a budget (admins)")

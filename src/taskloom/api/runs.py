@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from taskloom.api import read_models, views
 from taskloom.api.auth import CurrentActor
+from taskloom.api.budgets import BUDGET_204, budget_spent, exhausted_header
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import (
     ERRORS,
@@ -28,6 +30,7 @@ from taskloom.api.schemas import (
 from taskloom.domain.priority import from_runtime
 from taskloom.engine import read_models as rm
 from taskloom.engine import runs as run_ops
+from taskloom.engine.budgets import BudgetExhausted
 from taskloom.engine.context import Ctx
 from taskloom.rows import Row
 
@@ -84,10 +87,13 @@ async def get_run(run_id: str, engine: EngineDep, actor: CurrentActor) -> Respon
 @router.post("/api/task-runs/{run_id}/claim", response_model=RunClaimEnvelope, summary="Claim one queued task run")
 async def claim_run(run_id: str, engine: EngineDep, actor: CurrentActor, body: IdempotentBody | None = None) -> Response:
     """Claims this queued run (idempotent with the same idempotency key) and returns the claim token once. 409 when it is
-    not claimable; 403 when reserved for another agent."""
+    not claimable (with X-Taskloom-Budget-Exhausted when a spent budget covers it); 403 when reserved for another agent."""
     key = body.idempotency_key if body else None
     lease_seconds = (body.lease_seconds if body else None) or 300.0
-    result = await engine.write(actor, lambda tx, ctx: run_ops.claim_run(tx, ctx, run_id, lease_seconds, key))
+    try:
+        result = await engine.write(actor, lambda tx, ctx: run_ops.claim_run(tx, ctx, run_id, lease_seconds, key))
+    except BudgetExhausted as exc:
+        return JSONResponse({"error": exc.message}, status_code=409, headers=exhausted_header(exc.budget))
     if isinstance(result, run_ops.Claim):
         return ok({"run": views.run_record(result.run), "claim_token": result.token})
     return ok({"run": views.run_record(result)})
@@ -143,17 +149,20 @@ async def attach_session(run_id: str, body: AttachSession, engine: EngineDep, ac
 
 
 @router.post("/api/agent/tasks/claim-next", response_model=ClaimEnvelope, tags=["agent"],
-             responses={204: {"description": "Nothing claimable (after waiting up to wait_seconds)"}},
-             summary="Atomically claim the next matching task run for the calling agent")
+             responses=BUDGET_204, summary="Atomically claim the next matching task run for the calling agent")
 async def claim_next(engine: EngineDep, actor: CurrentActor, body: ClaimNext | None = None) -> Response:
     """Claims the most urgent claimable run matching the filters, waiting up to wait_seconds for one; 204 when none (or
-    when the server shuts down). A channel-limited API key claims only from its channels (403 for another)."""
+    when the server shuts down; with X-Taskloom-Budget-Exhausted when a spent budget covers the claim). A channel-limited
+    API key claims only from its channels (403 for another)."""
     body = body or ClaimNext()
     filters = claim_filters(body)
     def op(tx: Any, ctx: Ctx) -> run_ops.Claim | None:
         return run_ops.claim_next(tx, ctx, filters, body.lease_seconds, body.session_id)
 
-    claim = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op)
+    try:
+        claim = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op)
+    except BudgetExhausted as exc:
+        return budget_spent(exc)
     return ok(claim_body(claim)) if claim is not None else Response(status_code=204)
 
 

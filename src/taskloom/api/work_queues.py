@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, Field
 
 from taskloom.api.auth import CurrentActor
+from taskloom.api.budgets import BUDGET_204, budget_spent
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import Body, WorkQueueDeletedOut, WorkQueueOut, WorkQueuesOut, WorkQueueTaskOut, WorkQueueTasksOut
 from taskloom.api.views import iso, js
@@ -20,6 +21,7 @@ from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import EXPIRED_ERROR
 from taskloom.domain.states import RUN_LIVE
 from taskloom.engine import work_queues as wq
+from taskloom.engine.budgets import BudgetExhausted
 from taskloom.engine.engine import Engine
 from taskloom.rows import Row
 
@@ -180,26 +182,29 @@ async def list_tasks(queue_id: str, engine: EngineDep, actor: CurrentActor, stat
 async def _take(engine: Engine, actor: Any, body: Take | None, op: Any, queue_id: str) -> Response:
     """Dequeue or steal, waiting up to ``waitSeconds`` for work (204 when none)."""
     body = body or Take()
-    qt = await engine.long_poll(wq.assignee(actor, body.agentId), lambda: engine.write(
-        actor, lambda tx, ctx: op(tx, ctx, queue_id, body.agentId, body.leaseSeconds)
-    ), body.waitSeconds)
+    try:
+        qt = await engine.long_poll(wq.assignee(actor, body.agentId), lambda: engine.write(
+            actor, lambda tx, ctx: op(tx, ctx, queue_id, body.agentId, body.leaseSeconds)
+        ), body.waitSeconds)
+    except BudgetExhausted as exc:
+        return budget_spent(exc)
     return ok(task_view(qt)) if qt is not None else Response(status_code=204)
 
 
 @router.post("/work-queues/{queue_id}/dequeue", response_model=WorkQueueTaskOut, summary="Assign the next task to an agent",
-             responses={204: {"description": "No pending task"}})
+             responses=BUDGET_204)
 async def dequeue(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
     """Assigns the queue's most urgent pending task to the agent, waiting up to waitSeconds; 204 when none (or when the
-    server shuts down). 404 unknown queue."""
+    server shuts down; with X-Taskloom-Budget-Exhausted when a spent budget covers the claim). 404 unknown queue."""
     return await _take(engine, actor, body, wq.dequeue, queue_id)
 
 
 @router.post("/work-queues/{queue_id}/steal", response_model=WorkQueueTaskOut,
              summary="Steal a task from the team's most loaded other queue",
-             responses={204: {"description": "No other queue of the team has a pending task"}})
+             responses=BUDGET_204)
 async def steal(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
     """Moves the most urgent pending task of the team's most loaded other queue into this one and assigns it; 204 when
-    there is none. 404 unknown queue."""
+    there is none (with X-Taskloom-Budget-Exhausted when spent budgets cover every source). 404 unknown queue."""
     return await _take(engine, actor, body, wq.steal, queue_id)
 
 

@@ -2,22 +2,77 @@
 
 Spent totals move with every usage report (engine/usage.py calls ``charge``), so a claim
 only reads the budgets already marked exhausted: an index on an empty set when none is.
-While a budget is spent, claims it covers get nothing; runs already held may finish.
+Whether any budget exists at all is known per process (``BudgetPresence``, on every Ctx): with
+none, neither a claim nor a usage report reads the budgets table. Budget CRUD here changes it
+at once; another process's CRUD reaches this one within ``PRESENCE_TTL``.
+While a budget is spent, claims it covers get nothing (``BudgetExhausted``: 204 with
+``X-Taskloom-Budget-Exhausted``); runs already held may finish.
 Periods are UTC days and months; a new period starts from zero by itself.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from taskloom.domain.errors import InvalidInput, NotFound
+from taskloom.domain.errors import Conflict, InvalidInput, NotFound
 from taskloom.engine.context import Ctx
 from taskloom.rows import Row
 from taskloom.storage.protocols import Tx
 
 SCOPES = ("workspace", "agent", "channel")
+PRESENCE_TTL = 1.0  # seconds another process's first budget (or last deletion) may take to reach this one
+
+
+class BudgetExhausted(Conflict):
+    """A spent budget covers this claim: the claim gets nothing. Claim routes answer 204 with
+    ``X-Taskloom-Budget-Exhausted: <id>`` (a named claim: 409 with the header)."""
+
+    def __init__(self, budget: Row):
+        super().__init__(f"budget {budget['id']} ({budget['scope']} {budget['ref']}, {budget['period']}) is spent")
+        self.budget = budget
+
+
+class BudgetPresence:
+    """Per process: does any budget exist? Cached for ``ttl`` seconds; this process's budget
+    CRUD invalidates it at once (in its transaction and again after the commit). A read that
+    raced an invalidation is not cached."""
+
+    def __init__(self, ttl: float = PRESENCE_TTL):
+        self.ttl = ttl
+        self._any = True
+        self._until = 0.0
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def any(self, tx: Tx) -> bool:
+        now = time.monotonic()
+        if now < self._until:
+            return self._any
+        generation = self._generation
+        found = bool(tx.budget_list(limit=1))
+        with self._lock:
+            if generation == self._generation:
+                self._any, self._until = found, now + self.ttl
+        return found
+
+    def changed(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._until = 0.0
+
+
+def _budgets_exist(tx: Tx, ctx: Ctx) -> bool:
+    return ctx.budgets.any(tx) if ctx.budgets is not None else True
+
+
+def _presence_changed(tx: Tx, ctx: Ctx) -> None:
+    if ctx.budgets is not None:
+        ctx.budgets.changed()
+        tx.after_commit.append(ctx.budgets.changed)
 PERIODS = ("day", "month", "total")
 _LAST_DAY = "9999-12-31"
 
@@ -71,6 +126,7 @@ def create(tx: Tx, ctx: Ctx, fields: Row) -> Row:
     if _over(row):
         row.update(exhausted=1, exhausted_at=ctx.now)
     tx.budget_insert(row)
+    _presence_changed(tx, ctx)
     return row
 
 
@@ -110,6 +166,7 @@ def update(tx: Tx, ctx: Ctx, budget_id: str, changes: Row) -> Row:
 def delete(tx: Tx, ctx: Ctx, budget_id: str) -> None:
     get(tx, budget_id, for_update=True)
     tx.budget_delete(budget_id)
+    _presence_changed(tx, ctx)
     tx.notify(("runs", "*"))
 
 
@@ -117,7 +174,7 @@ def charge(tx: Tx, ctx: Ctx, run: Row, delta: Row) -> None:
     """Add a usage report's change to the budgets covering the run (called by engine/usage.py)."""
     tokens = int(delta["input_tokens"]) + int(delta["output_tokens"])
     cost = float(delta["cost"])
-    if not tokens and not cost:
+    if (not tokens and not cost) or not _budgets_exist(tx, ctx):
         return
     covering = tx.budgets_covering(run["claimed_by_ref"] or "", run["network_channel"] or "",
                                    run["workspace_id"] or "", for_update=True)
@@ -135,29 +192,38 @@ def exhausted_now(tx: Tx, now: float) -> list[Row]:
     return [b for b in tx.budgets_exhausted() if b["period_start"] >= period_start(b["period"], now)]
 
 
-def claim_limits(tx: Tx, ctx: Ctx, channel: str | None, workspace: str | None) -> tuple[Row | None, Row]:
-    """For a claim by the caller (optionally narrowed to a channel / workspace): the spent budget
-    that leaves it nothing at all, if any, and the channels and workspaces to leave out otherwise.
-    Nothing is read but the (usually empty) set of spent budgets."""
-    spent = exhausted_now(tx, ctx.now)
+def spent_for_claims(tx: Tx, ctx: Ctx) -> list[Row]:
+    """The budgets spent now, for a claim's check: nothing is read when no budget exists."""
+    return exhausted_now(tx, ctx.now) if _budgets_exist(tx, ctx) else []
+
+
+def claim_limits(spent: list[Row], agent: str, channel: str | None, workspace: str | None) -> tuple[Row | None, Row]:
+    """For a claim by ``agent`` (optionally narrowed to a channel / workspace), given the spent
+    budgets: the one that leaves it nothing at all, if any, and otherwise the channels and
+    workspaces to leave out (``exclude_channels`` / ``exclude_workspaces`` claim filters)."""
     if not spent:
         return None, {}
-    skip: Row = {"exclude_channels": [], "exclude_workspaces": [], "budgets": []}
+    skip: Row = {"exclude_channels": [], "exclude_workspaces": []}
     for b in spent:
-        if b["scope"] == "agent" and b["ref"] == ctx.actor.ref:
+        if b["scope"] == "agent" and b["ref"] == agent:
             return b, {}
         if b["scope"] == "channel":
             if channel == b["ref"]:
                 return b, {}
             if channel is None:
                 skip["exclude_channels"].append(b["ref"])
-                skip["budgets"].append(b)
         if b["scope"] == "workspace":
             if workspace == b["ref"]:
                 return b, {}
             if workspace is None:
                 skip["exclude_workspaces"].append(b["ref"])
-                skip["budgets"].append(b)
-    return None, skip if skip["budgets"] else {}
+    return None, {k: v for k, v in skip.items() if v}
 
 
+def check_run_claim(tx: Tx, ctx: Ctx, run: Row) -> None:
+    """A named claim of ``run``: refused (BudgetExhausted) while a budget covering it is spent."""
+    spent = spent_for_claims(tx, ctx)
+    if spent:
+        blocked, _ = claim_limits(spent, ctx.actor.ref, run["network_channel"] or "", run["workspace_id"] or "")
+        if blocked is not None:
+            raise BudgetExhausted(blocked)

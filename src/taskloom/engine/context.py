@@ -7,7 +7,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -18,6 +18,9 @@ from taskloom.rows import EventRow, Row
 from taskloom.storage.protocols import Tx
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from taskloom.engine.budgets import BudgetPresence
 
 # Called with (tx, ctx, task, event_type, run_id, payload) after every event is appended,
 # inside the same transaction: transactional side effects such as the webhook outbox. The
@@ -33,6 +36,7 @@ class Ctx:
     origin_kind: str = "http"
     origin_ref: str | None = None
     hooks: tuple[EventHook, ...] = ()
+    budgets: BudgetPresence | None = None  # whether any budget exists, per process (engine/budgets.py)
 
 
 def new_id(prefix: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar, cast
 from taskloom.clock import Clock
 from taskloom.domain.actors import SYSTEM, Actor
 from taskloom.domain.errors import Unavailable
+from taskloom.engine.budgets import BudgetPresence
 from taskloom.engine.context import Ctx, EventHook
 from taskloom.storage.base import RUNS_CHANGED, Standing, Storage
 from taskloom.storage.protocols import Tx
@@ -53,6 +54,7 @@ class Engine:
         # caller passes before a claim: given by the composition root (create_app).
         self.event_hooks: tuple[EventHook, ...] = tuple(event_hooks)
         self.claim_gates: tuple[ClaimGate, ...] = tuple(claim_gates)
+        self.budgets = BudgetPresence()  # claims skip the budgets table while none exists
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         # Set when the server is shutting down: long-polls answer "nothing" at once and
@@ -71,7 +73,7 @@ class Engine:
 
     def ctx(self, actor: Actor, origin_kind: str = "http", origin_ref: str | None = None) -> Ctx:
         return Ctx(now=self.clock.now(), actor=actor, origin_kind=origin_kind, origin_ref=origin_ref,
-                   hooks=self.event_hooks)
+                   hooks=self.event_hooks, budgets=self.budgets)
 
     async def write(self, actor: Actor, op: Callable[[Tx, Ctx], T], *, origin: str = "http",
                     name: str | None = None) -> T:

@@ -9,6 +9,7 @@ from typing import Any
 from taskloom.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from taskloom.domain.key_limits import has_key_limits
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, TASK_TERMINAL, RunStatus, TaskStatus
+from taskloom.engine import budgets as budget_ops
 from taskloom.engine import usage as usage_rollup
 from taskloom.engine.authorization import check_may_act_on_work
 from taskloom.engine.context import Ctx, dumps, hash_token, load_visible_task, new_claim_token, record
@@ -140,13 +141,25 @@ def claim_next(tx: Tx, ctx: Ctx, filters: ClaimFilters, lease_seconds: float, se
 def claim_many(tx: Tx, ctx: Ctx, filters: ClaimFilters, limit: int, lease_seconds: float,
                session_id: str | None) -> list[Claim]:
     """Claim up to ``limit`` runs in claim-next order; each claim is exactly what claim-next makes
-    (a channel-limited API key: from its channels only, tried in order)."""
+    (a channel-limited API key: from its channels only, tried in order). A spent budget that
+    covers the claim leaves it nothing (BudgetExhausted when nothing was claimed); one that
+    covers only some channels or workspaces leaves those out."""
     claims: list[Claim] = []
+    spent = budget_ops.spent_for_claims(tx, ctx)  # [] without a read while no budget exists
+    stopped_by: Row | None = None
     for channel in ctx.actor.claim_channels(filters.network_channel):
-        claims += _claim_in(tx, ctx, claim_query(ctx, filters, channel), limit - len(claims), lease_seconds,
-                            session_id)
+        query = claim_query(ctx, filters, channel)
+        if spent:
+            blocked, leave_out = budget_ops.claim_limits(spent, ctx.actor.ref, channel, filters.workspace)
+            if blocked is not None:
+                stopped_by = stopped_by or blocked
+                continue
+            query.update(leave_out)
+        claims += _claim_in(tx, ctx, query, limit - len(claims), lease_seconds, session_id)
         if len(claims) >= limit:
             break
+    if not claims and stopped_by is not None:
+        raise budget_ops.BudgetExhausted(stopped_by)
     return claims
 
 
@@ -185,6 +198,7 @@ def claim_run(tx: Tx, ctx: Ctx, run_id: str, lease_seconds: float, idempotency_k
     if run["assignee"] and run["assignee"] != ctx.actor.ref and not ctx.actor.is_admin:
         raise Forbidden(f"run {run_id} is reserved for agent {run['assignee']}")
     ctx.actor.check_claim_channel(run["network_channel"])  # a channel-limited key: 403 outside its channels
+    budget_ops.check_run_claim(tx, ctx, run)
     refusal = tx.key_limit_refusal(run, ctx.now, {}) if has_key_limits(run) else None
     if refusal is not None:
         raise Conflict(f"run {run_id} is not claimable now: {refusal}")

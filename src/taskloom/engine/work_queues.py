@@ -19,6 +19,7 @@ from taskloom.domain.priority import from_scale
 from taskloom.domain.projections import wq_status
 from taskloom.domain.states import TASK_TERMINAL
 from taskloom.engine import runs as run_ops
+from taskloom.engine.budgets import BudgetExhausted
 from taskloom.engine.context import Ctx, dumps, load_visible_task, loads, new_id, record
 from taskloom.engine.lifecycle import LIVE, cancel_tree
 from taskloom.engine.tasks import TaskSpec, create_task
@@ -219,12 +220,19 @@ def steal(tx: Tx, ctx: Ctx, queue_id: str, agent_id: str | None, lease_seconds: 
     queue = load_queue(tx, ctx, queue_id)
     actx = _as(ctx, assignee(ctx.actor, agent_id))
     filters: Row = {"assignee": actx.actor.ref, "visible_workspaces": actx.actor.workspaces}
+    spent: BudgetExhausted | None = None
     for source in tx.wq_steal_sources(queue["team_id"], queue_id, ctx.now, filters):
-        claim = _claim_from(tx, actx, source["queue_id"], lease_seconds)
+        try:
+            claim = _claim_from(tx, actx, source["queue_id"], lease_seconds)
+        except BudgetExhausted as exc:  # that queue's channel budget is spent: try the next
+            spent = spent or exc
+            continue
         if claim is None:
             continue  # everything there is being taken right now: try the next most loaded
         task, run = _move(tx, actx, claim, source["queue_id"], queue_id)
         return QueueTask(task=task, run=run, status="assigned", claim_token=claim.token)
+    if spent is not None:
+        raise spent
     return None
 
 

@@ -16,6 +16,7 @@ from taskloom.api.schemas import ChildCreate, Priority
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import runs as run_ops
 from taskloom.engine import tasks as task_ops
+from taskloom.engine.budgets import BudgetExhausted
 from taskloom.engine.engine import Engine
 from taskloom.mcp_server import results
 from taskloom.mcp_server.calling import caller, tool_errors, validated
@@ -74,9 +75,13 @@ def register(server: MCPServer, engine: Engine) -> None:
         call claim_task again to keep waiting."""
         actor = caller()
         filters = run_ops.ClaimFilters(network_channel=channel, capabilities=capabilities)
-        claim = await engine.long_poll(actor, lambda: engine.write(
-            actor, lambda tx, ctx: run_ops.claim_next(tx, ctx, filters, lease_seconds, None),
-        ), wait_seconds)
+        try:
+            claim = await engine.long_poll(actor, lambda: engine.write(
+                actor, lambda tx, ctx: run_ops.claim_next(tx, ctx, filters, lease_seconds, None),
+            ), wait_seconds)
+        except BudgetExhausted as exc:
+            return results.ClaimResult(claimed=False, budget_exhausted=exc.budget["id"], message=(
+                f"No task for you now: {exc.message}. Runs you hold may finish; ask a person to raise the budget."))
         if claim is None:
             where = f"on channel {channel!r}" if channel else "on any channel"
             return results.ClaimResult(claimed=False, message=(

@@ -62,6 +62,7 @@ class ClaimResult(BaseModel):
     claim_token: str | None = Field(default=None, description="Proof of this lease; shown once")
     lease_until: str | None = Field(default=None, description="ISO time the lease lapses without a heartbeat")
     attempt: int | None = None
+    budget_exhausted: str | None = Field(default=None, description="The spent budget that stopped the claim, if one did")
 
 
 class LeaseResult(BaseModel):

@@ -446,6 +446,12 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             clauses.append("r.task_id IN " + in_list("ct", list(filters["task_ids"]) or [""], params))
         if filters.get("capabilities") is not None:
             clauses.append(self._capability_clause(filters["capabilities"], params))
+        if filters.get("exclude_channels"):  # spent budgets (engine/budgets.py claim_limits)
+            clauses.append("(r.network_channel IS NULL OR r.network_channel NOT IN "
+                           + in_list("xc", list(filters["exclude_channels"]), params) + ")")
+        if filters.get("exclude_workspaces"):
+            clauses.append("(r.workspace_id IS NULL OR r.workspace_id NOT IN "
+                           + in_list("xw", list(filters["exclude_workspaces"]), params) + ")")
         return clauses
 
     def _capability_clause(self, capabilities: list[str], params: dict[str, Any]) -> str:
