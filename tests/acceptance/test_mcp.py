@@ -27,7 +27,7 @@ from tests.acceptance import server as srvmod
 TOOLS = {
     "claim_task", "heartbeat", "complete_task", "fail_task", "release_task", "ask_human", "wait_for_answer",
     "create_subtask", "get_task", "list_tasks", "inbox", "approve_task", "reject_task", "answer_agent",
-    "cancel_task", "retry_task", "create_task", "schedule_task", "queue_overview",
+    "cancel_task", "retry_task", "create_task", "schedule_task", "queue_overview", "post_message", "stream_output",
 }
 READ_ONLY = {"get_task", "list_tasks", "inbox", "queue_overview", "wait_for_answer"}
 
@@ -282,6 +282,73 @@ def _contains(exc: BaseException, kind: type[BaseException]) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return any(_contains(e, kind) for e in exc.exceptions)
     return isinstance(exc, kind)
+
+
+def test_post_message_and_stream_output(srv: srvmod.Server) -> None:
+    """An agent streams output and posts on its run's coordination channel; a person posts too;
+    REST reads back the same; refusals say why (another agent, a kind not allowed, 64 KB)."""
+    channel = f"po-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> tuple[str, str]:
+        async with connect(srv, srv.token("sam", role="member"), "http") as boss, \
+                connect(srv, agent_token(srv, "agent-po"), "http") as agent, \
+                connect(srv, agent_token(srv, "agent-other"), "http") as other:
+            created = await call(boss, "create_task", title="Summarise the logs", channel=channel)
+            claim = await call(agent, "claim_task", channel=channel, wait_seconds=5)
+            run_id, token = claim["run_id"], claim["claim_token"]
+            first = await call(agent, "stream_output", run_id=run_id, chunk="reading ", claim_token=token)
+            assert (first["offset"], first["next_offset"]) == (0, 8)
+            second = await call(agent, "stream_output", run_id=run_id, chunk="logs… done\n")
+            assert (second["offset"], second["next_offset"], second["total_bytes"]) == (8, 19, 21)
+            posted = await call(agent, "post_message", run_id=run_id, kind="status", body="half way")
+            assert posted["kind"] == "status" and posted["channel_id"] == f"cc_{run_id}"
+            assert posted["task_id"] == created["task"]["id"]
+            note = await call(boss, "post_message", run_id=run_id, kind="note", body="take your time")
+            assert note["sequence"] > posted["sequence"]
+            assert "403" in await refused(other, "stream_output", run_id=run_id, chunk="not mine")
+            assert await refused(agent, "post_message", run_id=run_id, kind="gossip", body="x")
+            big = await refused(agent, "stream_output", run_id=run_id, chunk="x" * (64 * 1024 + 1))
+            assert "413" in big and "64 KB" in big
+            tools = {t.name: t for t in (await agent.list_tools()).tools}
+            assert tools["post_message"].input_schema["properties"]["kind"]["enum"] == [
+                "note", "question", "answer", "handoff", "status"]
+            return run_id, created["task"]["id"]
+
+    run_id, task_id = asyncio.run(scenario())
+    boss = srv.auth("boss")
+    out = httpx.get(f"{srv.base_url}/api/task-runs/{run_id}/output", headers=boss).json()
+    assert out["text"] == "reading logs… done\n"
+    msgs = httpx.get(f"{srv.base_url}/api/task-runs/{run_id}/messages", headers=boss).json()["messages"]
+    assert [(m["kind"], m["body"], m["sender"]["ref"]) for m in msgs] == [
+        ("status", "half way", "agent-po"), ("note", "take your time", "sam")]
+    timeline = httpx.get(f"{srv.base_url}/api/tasks/{task_id}/timeline", params={"include_output": "true"},
+                         headers=boss).json()["timeline"]
+    assert [e["payload"]["chunk"] for e in timeline if e["event_type"] == "run.output"] == ["reading ",
+                                                                                            "logs… done\n"]
+
+
+def test_claim_task_says_when_a_budget_is_spent(srv: srvmod.Server) -> None:
+    name = f"agent-b-{uuid.uuid4().hex[:6]}"
+    admin = srv.auth("root", role="admin")
+    budget = httpx.post(f"{srv.base_url}/api/budgets", json={"scope": "agent", "ref": name, "period": "total",
+                                                              "max_tokens": 0}, headers=admin).json()["budget"]
+    assert budget["exhausted"] is True
+
+    async def scenario() -> dict[str, Any]:
+        # Another server process learns of a first budget within 1 s (PostgreSQL runs two): ask until it does.
+        async with connect(srv, agent_token(srv, name), "http") as agent:
+            for _ in range(40):
+                got = await call(agent, "claim_task", channel=f"none-{name}", wait_seconds=0)
+                if got.get("budget_exhausted"):
+                    break
+                await asyncio.sleep(0.1)
+            return got
+
+    try:
+        got = asyncio.run(scenario())
+        assert got["claimed"] is False and got["budget_exhausted"] == budget["id"] and "spent" in got["message"]
+    finally:
+        httpx.delete(f"{srv.base_url}/api/budgets/{budget['id']}", headers=admin)
 
 
 def test_list_tools(srv: srvmod.Server) -> None:

@@ -1,9 +1,10 @@
-"""Tools for an agent working a task: claim it, keep the lease, ask a person, finish."""
+"""Tools for an agent working a task: claim it, keep the lease, ask a person, post on the run's
+coordination channel, stream output, finish."""
 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -13,7 +14,10 @@ from pydantic import BaseModel, Field
 from taskloom.api import views
 from taskloom.api.runtime import spec_from
 from taskloom.api.schemas import ChildCreate, Priority
+from taskloom.domain.channels import channel_id
 from taskloom.engine import agents as agent_ops
+from taskloom.engine import channels as channel_ops
+from taskloom.engine import output as output_ops
 from taskloom.engine import runs as run_ops
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.budgets import BudgetExhausted
@@ -34,6 +38,7 @@ ClaimToken = Annotated[str | None, Field(default=None, description="The claim_to
                                                                    "proves the lease is still yours)")]
 Channel = Annotated[str | None, Field(default=None, min_length=1, max_length=200,
                                       description="Network channel (queue) name")]
+MessageKind = Literal["note", "question", "answer", "handoff", "status"]  # domain.channels.MESSAGE_KINDS
 Wait = Annotated[float, Field(ge=0, le=MAX_WAIT, description=f"Seconds to wait, at most {MAX_WAIT:g}")]
 
 
@@ -227,3 +232,39 @@ def register(server: MCPServer, engine: Engine) -> None:
                                                                   "create a subtask of")["task_id"])))
         return results.TaskChange(task=results.brief(views.task_record(task)), run_id=run["id"] if run else None,
                                   message=f"Subtask {task['identifier']} created under your task.")
+
+    @server.tool(annotations=ADDS)
+    @tool_errors
+    async def post_message(
+        run_id: Annotated[str, Field(min_length=1, max_length=200, description=(
+            "The run whose coordination channel to post on (yours, or one on a task you may post to)"))],
+        kind: Annotated[MessageKind, Field(description=(
+            "note, status, handoff, answer, or question (a question from the run's holder makes the task wait for "
+            "a person, as ask_human does)"))],
+        body: Annotated[str, Field(min_length=1, max_length=100_000, description="The message text")],
+    ) -> results.MessagePosted:
+        """Post a message on a run's coordination channel: the agent holding it, the task's owner and
+        members of its workspace read and write there. It shows on the task's timeline and live stream."""
+        msg, run = await engine.write(caller(), lambda tx, ctx: channel_ops.post(tx, ctx, run_id, kind, body))
+        return results.MessagePosted(run_id=run["id"], task_id=run["task_id"], channel_id=channel_id(run["id"]),
+                                     sequence=msg["sequence"], kind=msg["kind"],
+                                     message=f"Posted a {msg['kind']} on the run's coordination channel.")
+
+    @server.tool(annotations=ADDS)
+    @tool_errors
+    async def stream_output(
+        run_id: RunId,
+        chunk: Annotated[str, Field(min_length=1, description=(
+            "Text to append to the run's output (tokens, log lines, partial results): at most 64 KB per call, "
+            "10 MB per run"))],
+        claim_token: ClaimToken = None,
+    ) -> results.OutputStreamed:
+        """Append output to the task you hold while you work, so people can follow it live (the task
+        page and its stream show each chunk). Only the agent holding the run may stream to it."""
+        size = output_ops.check_chunk(chunk)  # before the write: a refused chunk never holds the writer
+        run = await engine.write(caller(), lambda tx, ctx: output_ops.append(tx, ctx, run_id, chunk, size,
+                                                                             claim_token))
+        end = int(run["output_length"])
+        return results.OutputStreamed(run_id=run_id, offset=end - len(chunk), next_offset=end,
+                                      total_bytes=int(run["output_bytes"]),
+                                      message=f"Appended {len(chunk)} characters; the output is {end} long.")

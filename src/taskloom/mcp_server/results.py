@@ -214,3 +214,20 @@ class QueueOverview(BaseModel):
     queued_total: int
     active_runs: int
     stuck_runs: list[StuckRun] = Field(description="Live runs whose lease lapsed or that went silent")
+
+
+class MessagePosted(BaseModel):
+    run_id: str
+    task_id: str
+    channel_id: str = Field(description="The run's coordination channel")
+    sequence: int = Field(description="The message's place on the channel")
+    kind: str
+    message: str
+
+
+class OutputStreamed(BaseModel):
+    run_id: str
+    offset: int = Field(description="Where this chunk starts in the run's output (characters)")
+    next_offset: int = Field(description="The run's output length after this chunk")
+    total_bytes: int = Field(description="UTF-8 bytes streamed so far (at most 10 MB per run)")
+    message: str
