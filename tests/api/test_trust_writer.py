@@ -40,18 +40,19 @@ def test_d1_update_with_interval_zero_is_refused(api: Api) -> None:
     _write_still_works(api)
 
 
+@pytest.mark.timeout(150)
 def test_d2_sparse_rule_is_refused_without_holding_other_writes(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     """While a never-matching rule is being validated, another write goes through.
 
     The validation is held open until the other write has answered, so the test does not
     depend on how fast this machine runs the rule: were validation done under the writer,
-    the other write would wait out the hold (10 s) and the elapsed check fails."""
+    the other write would wait out the hold (30 s) and the elapsed check fails."""
     entered, release = threading.Event(), threading.Event()
     real = sched_math.validate
 
     def observed(*args: Any, **kw: Any) -> Any:
         entered.set()
-        release.wait(10)
+        release.wait(30)
         return real(*args, **kw)
 
     monkeypatch.setattr(sched_math, "validate", observed)
@@ -62,16 +63,16 @@ def test_d2_sparse_rule_is_refused_without_holding_other_writes(api: Api, monkey
 
     thread = threading.Thread(target=bad)
     thread.start()
-    assert entered.wait(10)
+    assert entered.wait(60)
     started = time.monotonic()
     _write_still_works(api)
     elapsed = time.monotonic() - started
     release.set()
-    thread.join(30)
+    thread.join(60)
     r = answer["r"]
     assert r.status_code == 400, r.text
     assert "no occurrence within" in r.json()["error"]
-    assert elapsed < 5, f"the other write waited {elapsed:.1f} s for the rule's validation"
+    assert elapsed < 20, f"the other write waited {elapsed:.1f} s for the rule's validation"
 
 
 @pytest.mark.parametrize("expr", ["DTSTART:20000101T000000Z\nRRULE:FREQ=SECONDLY",  # 800M candidates to now
