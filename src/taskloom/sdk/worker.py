@@ -340,7 +340,9 @@ class _Runner:
         except ServerUnreachable:
             pass  # the next beat tries again; the lease has two more beats of room
         except TaskloomError as exc:
-            if exc.status in LOST_STATUSES and not (slot.settling and slot.logged):
+            # Once the handler is done, the complete/fail/release call's own answer decides: a
+            # beat refused because that call already landed (its answer lost to a restart) is no loss.
+            if exc.status in LOST_STATUSES and not slot.settling:
                 self._lose(slot, exc.message)
 
     # -- shutdown ------------------------------------------------------------------
