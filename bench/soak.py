@@ -63,13 +63,19 @@ class Stats:
 
 
 async def timed(stats: Stats, op: str, call: Any) -> Any:
+    """(status, JSON body) of one call, its latency recorded; a failed connection is an error, status 0."""
     began = time.perf_counter()
-    async with call as response:
-        body = await response.json() if response.status not in (204,) else None
-        stats.add(op, (time.perf_counter() - began) * 1000)
-        if response.status >= 400:
-            stats.errors[f"{op} {response.status}"] += 1
-        return response.status, body
+    try:
+        async with call as response:
+            body = await response.json() if response.status not in (204,) else None
+            stats.add(op, (time.perf_counter() - began) * 1000)
+            if response.status >= 400:
+                stats.errors[f"{op} {response.status}"] += 1
+            return response.status, body
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        stats.errors[f"{op} {type(exc).__name__}"] += 1
+        await asyncio.sleep(0.1)
+        return 0, None
 
 
 async def worker(session: aiohttp.ClientSession, base: str, admin: dict[str, str], agent: dict[str, str],
@@ -151,8 +157,32 @@ def report(result: dict[str, Any], backend: str, minutes: float) -> str:
     lines += ["", "| t (s) | RSS MiB | fds |", "|---|---|---|"]
     lines += [f"| {t:.0f} | {rss:.1f} | {fd} |" for t, rss, fd in samples]
     lines += ["", f"errors: {dict(stats.errors) or 'none'}",
-              f"fds at the end: {samples[-1][2]} (first sample {samples[0][2]})"]
+              f"fds at the end: {samples[-1][2]} (first sample {samples[0][2]})", "", *summary(stats, samples)]
     return "\n".join(lines)
+
+
+def summary(stats: Stats, samples: list[tuple[float, float, int]]) -> list[str]:
+    """The figures to judge a run by: RSS growth after the first minute (page cache warm-up), p99
+    of the first and last full minute per operation, requests and errors."""
+    warm = [s for s in samples if s[0] >= 60] or samples
+    growth = warm[-1][1] - warm[0][1]
+    total = sum(len(v) for m in stats.minutes.values() for v in m.values())
+    errors = sum(stats.errors.values())
+    full = sorted(stats.minutes)[:-1] or sorted(stats.minutes)  # the last minute is partial
+    lines = ["### Summary", "",
+             f"- requests: {total}, errors: {errors} ({100.0 * errors / max(total, 1):.3f} %)",
+             f"- RSS: {samples[0][1]:.1f} MiB at start, {warm[0][1]:.1f} MiB at {warm[0][0]:.0f} s,"
+             f" {warm[-1][1]:.1f} MiB at the end: {growth:+.1f} MiB after warm-up"
+             f" ({60 * growth / max(warm[-1][0] - warm[0][0], 1):+.2f} MiB/min)",
+             f"- open descriptors: {samples[0][2]} at start, {max(s[2] for s in samples)} at most,"
+             f" {samples[-1][2]} at the end"]
+    if full:
+        first, last = full[0], full[-1]
+        for op in sorted(stats.minutes[first]):
+            if op in stats.minutes[last]:
+                lines.append(f"- p99 {op}: {pct(stats.minutes[first][op], 99):.1f} ms in minute {first + 1},"
+                             f" {pct(stats.minutes[last][op], 99):.1f} ms in minute {last + 1}")
+    return lines
 
 
 def main() -> None:

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from taskloom.api.limits import RateLimit, json_number_problem
+from taskloom.api.limits import json_number_problem
+from taskloom.engine import rate_limit as rate_ops
 from tests.acceptance.server import Server, start
 from tests.conftest import ADMIN, Api, ApiFactory, agent, auth
+from tests.harness import Harness
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +130,17 @@ def test_rate_limit_is_off_by_default_and_429_with_retry_after(make_api: ApiFact
     assert limited.client.get("/healthz").status_code == 200
 
 
-def test_token_bucket_refills() -> None:
-    bucket = RateLimit(None, per_second=2.0, burst=2)  # type: ignore[arg-type]
-    assert bucket.take(b"a", 0.0) == 0 and bucket.take(b"a", 0.0) == 0
-    assert bucket.take(b"a", 0.0) == pytest.approx(0.5)
-    assert bucket.take(b"a", 0.5) == 0  # half a second later one token is back
+def test_token_bucket_refills(harness: Harness) -> None:
+    """The bucket is a row of the database (shared by every process): 2 per second, burst 2."""
+    def take(caller: str = "a") -> float:
+        return harness.write(lambda tx, ctx: rate_ops.take(tx, ctx, caller, 2.0, 2.0))
+
+    assert take() == 0 and take() == 0
+    assert take() == pytest.approx(0.5)
+    assert take("b") == 0  # another caller, its own bucket
+    harness.clock.advance(0.5)
+    assert take() == 0  # half a second later one token is back
+    assert take() == pytest.approx(0.5)
+    harness.clock.advance(3600)
+    assert harness.write(lambda tx, ctx: rate_ops.take(tx, ctx, "c", 2.0, 2.0, purge=True)) == 0
+    assert take() == 0 and take() == 0 and take() > 0  # purged when full: the burst again, never more

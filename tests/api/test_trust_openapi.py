@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN, Api
+from tests.conftest import ADMIN, Api, agent
 
 ERROR_REF = "#/components/schemas/ErrorOut"
 
@@ -61,3 +61,28 @@ def test_405_carries_allow(api: Api) -> None:
     assert r.status_code == 405
     assert set(r.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
     assert "error" in r.json()
+
+
+def test_fields_that_refuse_null_are_not_nullable_in_the_document(spec: dict[str, Any], api: Api) -> None:
+    props = spec["components"]["schemas"]["TaskPatch"]["properties"]
+    assert props["title"]["type"] == "string" and "anyOf" not in props["title"] and "default" not in props["title"]
+    assert "anyOf" in props["owner"]  # null clears an owner: still nullable
+    task = api.post("/api/tasks", {"title": "t"}).json()["task"]
+    r = api.patch(f"/api/tasks/{task['id']}", {"title": None})
+    assert r.status_code == 400 and "title" in r.json()["error"]
+
+
+def test_usage_counters_stop_at_the_largest_exact_json_integer(spec: dict[str, Any], api: Api) -> None:
+    assert spec["components"]["schemas"]["Usage"]["properties"]["input_tokens"]["anyOf"][0]["maximum"] == 2**53 - 1
+    api.post("/api/tasks", {"title": "t", "network_channel": "u"})
+    claim = api.post("/api/agent/tasks/claim-next", {"network_channel": "u"}, headers=agent("u1")).json()["claim"]
+    path = f"/api/agent/tasks/{claim['run']['id']}/heartbeat"
+    assert api.post(path, {"input_tokens": 2**53}, headers=agent("u1")).status_code == 400
+    assert api.post(path, {"input_tokens": 2**53 - 1}, headers=agent("u1")).status_code == 200
+
+
+def test_rules_the_schema_cannot_state_are_listed_on_their_400(spec: dict[str, Any]) -> None:
+    entry = spec["paths"]["/api/agents/{agent_id}/tasks"]["post"]["responses"]["400"]
+    assert any("callback_mode" in rule for rule in entry["x-rules"])
+    assert entry["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}
+    assert "x-rules" not in spec["paths"]["/api/tasks"]["post"]["responses"]["400"]

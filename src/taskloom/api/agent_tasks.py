@@ -25,6 +25,7 @@ from taskloom.api.schemas import (
     AgentTasksOut,
     AgentTaskSubmittedOut,
     DeliveriesOut,
+    rules_400,
 )
 from taskloom.config import Settings
 from taskloom.engine import agents as agent_ops
@@ -71,7 +72,11 @@ class AwaitingInput(Body):
 @router.post("/api/agents/{agent_id}/tasks", status_code=202, response_model=AgentTaskSubmittedOut,
              summary="Submit a task to an agent",
              responses={202: {"description": "Task accepted and queued"},
-                        503: {"description": "Agent unavailable (paused, stopped, or error state)"}})
+                        503: {"description": "Agent unavailable (paused, stopped, or error state)"},
+                        **rules_400("webhook_url and webhook_secret need callback_mode webhook, which needs webhook_url",
+                                    "webhook_url: an http(s) URL of a public address (no loopback, private or"
+                                    " link-local one unless TASKLOOM_WEBHOOK_ALLOWED_HOSTS allows it)",
+                                    "timeout_override at most the server's task timeout cap")})
 async def submit_task(agent_id: str, body: SubmitTask, request: Request, engine: EngineDep,
                       actor: CurrentActor) -> Response:
     """Sends a task to the agent, answered by polling or a signed webhook. 404 unknown agent; 503 when the agent is

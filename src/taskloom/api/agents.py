@@ -8,7 +8,7 @@ and new submissions to them answer 503.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
@@ -16,7 +16,7 @@ from pydantic import Field
 from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor, require_admin, require_not_agent
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, AgentOut, AgentsOut, Label
+from taskloom.api.schemas import ERRORS, AgentOut, AgentsOut, Label, NotNull
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import read_models as rm
 
@@ -42,11 +42,11 @@ class AgentCreate(Body):
 
 
 class AgentPatch(Body):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Annotated[str | None, NotNull] = Field(default=None, min_length=1, max_length=200)
     team: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
     capabilities: list[Label] | None = Field(default=None, max_length=100)
-    state: AgentState | None = None
+    state: Annotated[AgentState | None, NotNull] = None
     state_reason: str | None = Field(default=None, max_length=2000)
     default_timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
     metadata: dict[str, Any] | None = None

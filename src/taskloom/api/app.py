@@ -158,7 +158,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
     app.add_middleware(TaskRefs)  # {task_id} paths also take identifiers (TL-42): swapped for ids before routing
     app.add_middleware(RequestGuard, limit=settings.max_body_bytes)  # body size, JSON numbers (api/limits.py)
     if settings.rate_limit_per_second > 0:
-        app.add_middleware(RateLimit, per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+        app.add_middleware(RateLimit, engine=engine, per_second=settings.rate_limit_per_second,
+                           burst=settings.rate_limit_burst)
     install_openapi(app)
     install_observability(app, engine, settings)  # request logs (outermost), metrics, /metrics
     return app

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, StrictInt
 from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor, require_admin
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS
+from taskloom.api.schemas import AGENT_ID_RULE, ERRORS, rules_400
 from taskloom.domain import backlog_status as bs
 from taskloom.domain.backlog_ids import check_agent_id
 from taskloom.engine import backlogs as backlog_ops
@@ -166,7 +166,7 @@ async def list_all(
     return ok({"tasks": [cross_agent_view(r) for r in rows], "total": total})
 
 
-@router.get("/{agent_id}", response_model=BacklogOut, summary="List one agent's backlog")
+@router.get("/{agent_id}", response_model=BacklogOut, summary="List one agent's backlog", responses=rules_400(AGENT_ID_RULE))
 async def list_backlog(
     agent_id: str,
     engine: EngineDep,
@@ -184,7 +184,8 @@ async def list_backlog(
     return ok({"agent_id": agent_id, "tasks": [task_view(r) for r in rows], "total": total})
 
 
-@router.post("/{agent_id}", status_code=201, response_model=BacklogTaskOut, summary="Add a task to a backlog")
+@router.post("/{agent_id}", status_code=201, response_model=BacklogTaskOut, summary="Add a task to a backlog",
+             responses=rules_400(AGENT_ID_RULE))
 async def create_task(agent_id: str, body: BacklogTaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Adds a task to the agent's backlog with the next id of its prefix (e.g. MKT-001). 400 names a bad field."""
     _agent(agent_id)
@@ -193,21 +194,25 @@ async def create_task(agent_id: str, body: BacklogTaskCreate, engine: EngineDep,
     return ok(task_view(task), 201)
 
 
-@router.get("/{agent_id}/summary", response_model=SummaryOut, summary="Count one agent's tasks by status")
+@router.get("/{agent_id}/summary", response_model=SummaryOut, summary="Count one agent's tasks by status",
+            responses=rules_400(AGENT_ID_RULE))
 async def get_summary(agent_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """How many of the agent's tasks are in each status."""
     _agent(agent_id)
     return ok(await engine.read(actor, lambda tx, ctx: backlog_ops.summary(tx, ctx, agent_id)))
 
 
-@router.get("/{agent_id}/prefix", response_model=PrefixOut, summary="Get an agent's task id prefix")
+@router.get("/{agent_id}/prefix", response_model=PrefixOut, summary="Get an agent's task id prefix",
+            responses=rules_400(AGENT_ID_RULE))
 async def get_prefix(agent_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """The prefix of the agent's task ids. 404 when none is set."""
     _agent(agent_id)
     return ok(await engine.read(actor, lambda tx, ctx: backlog_ops.prefix_info(tx, agent_id)))
 
 
-@router.put("/{agent_id}/prefix", response_model=PrefixOut, summary="Set an agent's task id prefix (admins)")
+@router.put("/{agent_id}/prefix", response_model=PrefixOut, summary="Set an agent's task id prefix (admins)",
+            responses=rules_400(AGENT_ID_RULE, "prefix: 2-10 characters, a letter then letters or digits (any case),"
+                                " not a reserved one (TL)"))
 async def put_prefix(agent_id: str, body: PrefixBody, engine: EngineDep, actor: CurrentActor) -> Response:
     """Sets the agent's id prefix (letters, unique). Admins only (403); 409 when another agent uses it."""
     require_admin(actor, "set backlog prefixes")
@@ -215,7 +220,8 @@ async def put_prefix(agent_id: str, body: PrefixBody, engine: EngineDep, actor: 
     return ok(await engine.write(actor, lambda tx, ctx: backlog_ops.set_prefix(tx, ctx, agent_id, body.prefix)))
 
 
-@router.get("/{agent_id}/{task_id}", response_model=BacklogTaskOut, summary="Get one backlog task")
+@router.get("/{agent_id}/{task_id}", response_model=BacklogTaskOut, summary="Get one backlog task",
+            responses=rules_400(AGENT_ID_RULE))
 async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """One backlog task by its MKT-style id or task id. 404 when it is not in this agent's backlog."""
     _agent(agent_id)
@@ -223,7 +229,8 @@ async def get_task(agent_id: str, task_id: str, engine: EngineDep, actor: Curren
     return ok(task_view(task))
 
 
-@router.patch("/{agent_id}/{task_id}", response_model=BacklogTaskOut, summary="Update a backlog task")
+@router.patch("/{agent_id}/{task_id}", response_model=BacklogTaskOut, summary="Update a backlog task",
+              responses=rules_400(AGENT_ID_RULE))
 async def patch_task(agent_id: str, task_id: str, body: BacklogTaskPatch, engine: EngineDep,
                      actor: CurrentActor) -> Response:
     """Changes fields or moves the task to another status (reopening needs reopen=true). 400 for a transition not
@@ -244,7 +251,8 @@ async def patch_task(agent_id: str, task_id: str, body: BacklogTaskPatch, engine
     return ok(task_view(await engine.write(actor, op)))
 
 
-@router.delete("/{agent_id}/{task_id}", response_model=DeletedOut, summary="Delete a backlog task (admins)")
+@router.delete("/{agent_id}/{task_id}", response_model=DeletedOut, summary="Delete a backlog task (admins)",
+               responses=rules_400(AGENT_ID_RULE))
 async def delete_task(agent_id: str, task_id: str, engine: EngineDep, actor: CurrentActor) -> Response:
     """Deletes a backlog task. Admins only (403); 404 when it is not in this agent's backlog."""
     require_admin(actor, "delete tasks")

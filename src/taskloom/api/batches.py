@@ -27,6 +27,7 @@ from taskloom.api.schemas import (
     RunFail,
     TaskCreate,
     TaskOut,
+    rules_400,
 )
 from taskloom.engine import batches
 from taskloom.engine import runs as run_ops
@@ -132,7 +133,10 @@ async def fail_batch(body: FailBatch, engine: EngineDep, actor: CurrentActor) ->
 
 
 @router.post("/api/tasks/batch", status_code=201, response_model=CreatedTasksEnvelope, tags=["tasks"],
-             summary="Create many tasks at once: all or nothing")
+             summary="Create many tasks at once: all or nothing",
+             responses=rules_400("parent_task_id and dependencies name tasks that exist and the caller sees"
+                                 " (else a 400 naming the item: the batch is all or nothing)",
+                                 "workspace_id is one of the caller's workspaces"))
 async def create_tasks(body: TaskBatch, engine: EngineDep, actor: CurrentActor) -> Response:
     """Create 1 to 1,000 tasks in one transaction, all or nothing.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
@@ -10,7 +10,7 @@ from pydantic import Field
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor, require_admin
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, Body, BudgetEnvelope, BudgetsEnvelope
+from taskloom.api.schemas import ERRORS, JSON_SAFE_INT, Body, BudgetEnvelope, BudgetsEnvelope, NotNull, rules_400
 from taskloom.engine import budgets as budget_ops
 from taskloom.rows import Row
 
@@ -24,14 +24,14 @@ class BudgetCreate(Body):
     scope: Scope
     ref: str = Field(min_length=1, max_length=200, description="The workspace id, agent ref or channel name")
     period: Period
-    max_tokens: int | None = Field(default=None, ge=0, le=2**62, description="Input plus output tokens")
+    max_tokens: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT, description="Input plus output tokens")
     max_cost: float | None = Field(default=None, ge=0, le=1e15)
     currency: str | None = Field(default=None, min_length=1, max_length=10)
 
 
 class BudgetPatch(Body):
-    period: Period | None = None
-    max_tokens: int | None = Field(default=None, ge=0, le=2**62)
+    period: Annotated[Period | None, NotNull] = None
+    max_tokens: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT)
     max_cost: float | None = Field(default=None, ge=0, le=1e15)
     currency: str | None = Field(default=None, min_length=1, max_length=10)
 
@@ -64,7 +64,8 @@ BUDGET_204: dict[int | str, dict[str, Any]] = {204: {
     "headers": {BUDGET_HEADER: _HEADER_DOC}}}
 
 
-@router.post("", status_code=201, response_model=BudgetEnvelope, summary="Create a budget (admins)")
+@router.post("", status_code=201, response_model=BudgetEnvelope,
+             responses=rules_400("max_tokens, max_cost or both"), summary="Create a budget (admins)")
 async def create_budget(body: BudgetCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Creates a token or cost budget for an agent, model, channel or workspace. Admins only (403); 400 names a bad
     field."""

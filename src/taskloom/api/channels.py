@@ -9,13 +9,15 @@ from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import ERRORS, Body, ChannelMessagesOut, ChannelPostOut
+from taskloom.domain.channels import MESSAGE_KINDS
 from taskloom.engine import channels as channel_ops
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
 
 
 class MessageCreate(Body):
-    kind: str = Field(min_length=1, max_length=40, description="One of the channel's allowed_message_kinds")
+    kind: str = Field(min_length=1, max_length=40, description="One of the channel's allowed_message_kinds",
+                      json_schema_extra={"enum": list(MESSAGE_KINDS)})  # another kind: 422, as documented
     body: str = Field(min_length=1, max_length=100_000)
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from taskloom.api.auth import CurrentActor, forget_key
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, ActorKind, Body, Label
+from taskloom.api.schemas import ERRORS, ActorKind, Body, Label, rules_400
 from taskloom.api.views import iso
 from taskloom.engine import api_keys as key_ops
 from taskloom.engine.context import loads
@@ -65,7 +65,8 @@ def key_record(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, response_model=KeyCreated, summary="Create an API key (admins)")
+@router.post("", status_code=201, response_model=KeyCreated,
+             responses=rules_400("expires_at in the future"), summary="Create an API key (admins)")
 async def create_key(body: KeyCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Creates a revocable key acting like a JWT with the same sub, kind, role and workspaces. The key
     (`tlk_…`) is in this answer only; 403 for non-admins, 400 for a past `expires_at`."""

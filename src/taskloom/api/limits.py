@@ -6,7 +6,9 @@
   ``NaN``/``Infinity``, integers outside 64 bits. (Python would take them and store ``null``.)
 - A per-caller token bucket (``TASKLOOM_RATE_LIMIT_PER_SECOND``, ``TASKLOOM_RATE_LIMIT_BURST``,
   off by default): a caller (one bearer token or API key) over its rate gets 429 with
-  ``Retry-After``, so a runaway agent cannot starve the others. Per server process.
+  ``Retry-After``, so a runaway agent cannot starve the others. The buckets are rows of the
+  database (engine/rate_limit.py), so the limit holds across every process that serves it
+  (``--workers N``, several machines on one PostgreSQL).
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
-from collections import OrderedDict
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskloom.api.deps import JSONResponse
+from taskloom.domain.actors import SYSTEM
+from taskloom.domain.errors import TaskloomError
+from taskloom.engine import rate_limit as rate_ops
+from taskloom.engine.context import Ctx, Tx
+from taskloom.engine.engine import Engine
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what orjson and the databases' JSON can keep
 UNLIMITED_PATHS = ("/healthz", "/readyz")
@@ -115,40 +120,41 @@ class RequestGuard:
 
 
 class RateLimit:
-    """A token bucket per caller (the bearer token or API key as sent; anonymous calls share one)."""
+    """A token bucket per caller (the bearer token or API key as sent; anonymous calls share one),
+    kept in the database: one guarded upsert per request, in the engine's write path."""
 
-    def __init__(self, app: ASGIApp, per_second: float, burst: float, max_callers: int = 10_000):
+    def __init__(self, app: ASGIApp, engine: Engine, per_second: float, burst: float):
         self.app = app
+        self.engine = engine
         self.rate = per_second
         self.burst = max(burst, 1.0)
-        self.max_callers = max_callers
-        self.buckets: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # caller -> (tokens, at)
+        self._takes = 0
 
-    def _caller(self, scope: Scope) -> bytes:
+    def _caller(self, scope: Scope) -> str:
         for name, value in scope.get("headers", ()):
             if name in (b"authorization", b"x-api-key"):
-                return hashlib.sha256(value).digest()
-        return b"anonymous"
+                return hashlib.sha256(value).hexdigest()
+        return "anonymous"
 
-    def take(self, caller: bytes, now: float) -> float:
+    async def wait(self, caller: str) -> float:
         """0 if the call may go ahead, else the seconds until it could."""
-        tokens, at = self.buckets.pop(caller, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        wait = 0.0
-        if tokens >= 1.0:
-            tokens -= 1.0
-        else:
-            wait = (1.0 - tokens) / self.rate
-        self.buckets[caller] = (tokens, now)
-        if len(self.buckets) > self.max_callers:
-            self.buckets.popitem(last=False)  # the least recently seen caller
-        return wait
+        self._takes += 1
+        purge = self._takes % rate_ops.PURGE_EVERY == 1
+
+        def op(tx: Tx, ctx: Ctx) -> float:
+            return rate_ops.take(tx, ctx, caller, self.rate, self.burst, purge=purge)
+
+        return await self.engine.write(SYSTEM, op, origin="daemon", name="rate_limit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
-        wait = self.take(self._caller(scope), time.monotonic())
+        try:
+            wait = await self.wait(self._caller(scope))
+        except TaskloomError as exc:  # e.g. the database is unavailable: the same answer a route gives
+            await _error(exc.status_code, exc.message)(scope, receive, send)
+            return
         if wait > 0:
             retry_after = str(max(1, math.ceil(wait)))
             await _error(429, f"rate limit: at most {self.rate:g} requests per second per caller (burst"

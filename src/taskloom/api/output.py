@@ -15,7 +15,7 @@ router = APIRouter(tags=["runs"], responses=ERRORS)
 
 
 class OutputChunk(Body):
-    chunk: str = Field(description="Text to append; at most 64 KB (UTF-8) per call, 10 MB per run")
+    chunk: str = Field(min_length=1, description="Text to append; at most 64 KB (UTF-8) per call, 10 MB per run")
     claim_token: str | None = Field(default=None, max_length=200)
 
 

@@ -6,7 +6,7 @@ rank; ``max_retries`` is the core's ``max_attempts - 1``. See docs/api/schedules
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
@@ -16,6 +16,8 @@ from taskloom.api import schemas, views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
 from taskloom.api.schemas import (
+    SCHEDULE_RULES,
+    NotNull,
     PublishedEventOut,
     RateLimit,
     RunStatusName,
@@ -23,6 +25,7 @@ from taskloom.api.schemas import (
     ScheduledTaskDetailOut,
     ScheduledTasksOut,
     ScheduleRunsOut,
+    rules_400,
 )
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.priority import to_scale
@@ -71,17 +74,17 @@ class ScheduledTaskCreate(Body):
 
 
 class ScheduledTaskUpdate(Body):
-    title: str | None = Field(default=None, min_length=1, max_length=500)
-    description: str | None = Field(default=None, max_length=100_000)
-    schedule_kind: Kind | None = None
+    title: Annotated[str | None, NotNull] = Field(default=None, min_length=1, max_length=500)
+    description: Annotated[str | None, NotNull] = Field(default=None, max_length=100_000)
+    schedule_kind: Annotated[Kind | None, NotNull] = None
     schedule_expr: str | None = Field(default=None, max_length=2000)
     timezone: str | None = Field(default=None, max_length=100)
-    payload: dict[str, Any] | None = None
-    created_by: UUID | None = None
-    priority: int | None = Field(default=None, ge=1, le=9)
-    max_retries: int | None = Field(default=None, ge=0, le=100)
-    backoff_strategy: Backoff | None = None
-    backoff_seconds: float | None = Field(default=None, ge=0, le=86_400)
+    payload: Annotated[dict[str, Any] | None, NotNull] = None
+    created_by: Annotated[UUID | None, NotNull] = None
+    priority: Annotated[int | None, NotNull] = Field(default=None, ge=1, le=9)
+    max_retries: Annotated[int | None, NotNull] = Field(default=None, ge=0, le=100)
+    backoff_strategy: Annotated[Backoff | None, NotNull] = None
+    backoff_seconds: Annotated[float | None, NotNull] = Field(default=None, ge=0, le=86_400)
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     dedupe_window_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
@@ -179,7 +182,8 @@ def task_view(task: Row, sched: Row, last_run: Row | None = None, *, detail: boo
 # -- routes ---------------------------------------------------------------------------------
 
 
-@router.post("/tasks", status_code=201, response_model=ScheduledTaskDetailOut, summary="Create a scheduled task")
+@router.post("/tasks", status_code=201, response_model=ScheduledTaskDetailOut, summary="Create a scheduled task",
+             responses=rules_400(*SCHEDULE_RULES))
 async def create_scheduled_task(body: ScheduledTaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Creates a cron, RRULE, once or event schedule that fires runs of one task. 400 names a bad field or an expression
     with no firing in bounds."""
@@ -219,7 +223,8 @@ async def get_scheduled_task(task_id: str, engine: EngineDep, actor: CurrentActo
 
 
 @router.put("/tasks/{task_id}", response_model=ScheduledTaskDetailOut,
-            summary="Update the given fields of one scheduled task")
+            summary="Update the given fields of one scheduled task",
+            responses=rules_400(*SCHEDULE_RULES))
 async def update_scheduled_task(task_id: str, body: ScheduledTaskUpdate, engine: EngineDep,
                                 actor: CurrentActor) -> Response:
     """Changes the given fields; a new schedule recomputes the next firing. 400 names a bad field; 409 when canceled."""

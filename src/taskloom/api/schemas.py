@@ -11,7 +11,9 @@ from __future__ import annotations
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 Priority = Literal["low", "medium", "high", "urgent"]
 Scope = Literal["global", "workspace"]
@@ -21,6 +23,45 @@ TaskStatusName = Literal["draft", "pending", "blocked", "ready", "in_progress", 
 RunStatusName = Literal["queued", "claimed", "starting", "running", "completed", "failed", "canceled"]
 Backoff = Literal["exponential_jitter", "linear", "fixed"]
 Name = Field(min_length=1, max_length=200)
+# The largest integer every JSON reader keeps exactly (JavaScript's Number.MAX_SAFE_INTEGER): the
+# bound of counters (tokens, tool calls, turns). 2**62 was beyond what generators and JS clients
+# write exactly (4611686018427387904 reads back as ...388000).
+JSON_SAFE_INT = 2**53 - 1
+
+
+class _NotNull:
+    """Field metadata: the field may be left out, but ``null`` is refused (a PATCH/PUT field
+    whose column cannot be empty). The document then says so: no ``null`` branch in its schema."""
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        if schema.get("default", 0) is None:
+            del schema["default"]  # leaving the field out is the default; null is not a value it takes
+        branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+        if "anyOf" in schema and len(branches) == 1:
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            return {**rest, **branches[0]}
+        if "anyOf" in schema:
+            schema["anyOf"] = branches
+        return schema
+
+
+NotNull = _NotNull()
+
+
+AGENT_ID_RULE = "agent_id: 1-128 letters, digits and . _ : @ -, starting with a letter or digit"
+SCHEDULE_RULES = ("schedule_expr is required unless schedule_kind is event",
+                  "schedule_expr parses as its kind (5-field cron, RRULE, ISO-8601 time) and fires within the horizon",
+                  "timezone: an IANA timezone name")
+
+
+def rules_400(*rules: str) -> dict[int | str, dict[str, Any]]:
+    """The 400 entry of an operation whose input has rules its JSON Schema does not state (across
+    fields, against the clock or the database). ``x-rules`` lists them; tests/acceptance/test_fuzz.py
+    lets schemathesis's positive_data_acceptance accept a 400 on exactly these operations."""
+    return {400: {"model": ErrorOut, "x-rules": list(rules),
+                  "description": "Bad input: the error names the field. Rules the schema cannot state: "
+                                 + "; ".join(rules)}}
 Label = Annotated[str, Field(min_length=1, max_length=200)]  # an item of a list of names (capabilities)
 
 
@@ -56,12 +97,12 @@ class ActorRefIn(Body):
 
 
 class Usage(Body):
-    input_tokens: int | None = Field(default=None, ge=0, le=2**62)
-    output_tokens: int | None = Field(default=None, ge=0, le=2**62)
+    input_tokens: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT)
+    output_tokens: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT)
     total_cost: float | None = Field(default=None, ge=0)
     cost_currency: str | None = Field(default=None, max_length=10)
-    tool_call_count: int | None = Field(default=None, ge=0, le=2**62)
-    turn_count: int | None = Field(default=None, ge=0, le=2**62)
+    tool_call_count: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT)
+    turn_count: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT)
     model: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. claude-sonnet-4")
     provider: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. anthropic")
 
@@ -108,13 +149,13 @@ class ChildCreate(TaskCreate):
 
 
 class TaskPatch(Body):
-    title: str | None = Field(default=None, min_length=1, max_length=500)
-    description: str | None = Field(default=None, max_length=100_000)
-    priority: Priority | None = None
+    title: Annotated[str | None, NotNull] = Field(default=None, min_length=1, max_length=500)
+    description: Annotated[str | None, NotNull] = Field(default=None, max_length=100_000)
+    priority: Annotated[Priority | None, NotNull] = None
     owner: ActorRefIn | None = None
     metadata: Any = None
     network_channel: str | None = Field(default=None, min_length=1, max_length=200)
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    max_attempts: Annotated[int | None, NotNull] = Field(default=None, ge=1, le=100)
     blocker: str | None = Field(default=None, max_length=2000, description="Set to block by hand; '' clears")
     timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
     concurrency_key: str | None = Field(default=None, max_length=200)

@@ -7,13 +7,15 @@ from fastapi import APIRouter, Query, Response
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, UsageOut
+from taskloom.api.schemas import ERRORS, UsageOut, rules_400
 from taskloom.engine import usage as usage_ops
 
 router = APIRouter(tags=["observe"], responses=ERRORS)
 
 
-@router.get("/api/observe/usage", response_model=UsageOut,
+@router.get("/api/observe/usage", response_model=UsageOut, responses=rules_400(
+    "group_by: comma-separated agent, model, channel, workspace, day, each at most once",
+    "since, until: ISO-8601 or epoch seconds, before the year 10000"),
             summary="Sums of tokens, cost, tool calls and runs, grouped by agent, model, "
             "channel, workspace and/or day")
 async def get_usage(

@@ -15,7 +15,15 @@ from pydantic import AwareDatetime, Field
 from taskloom.api.auth import CurrentActor
 from taskloom.api.budgets import BUDGET_204, budget_spent
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import Body, WorkQueueDeletedOut, WorkQueueOut, WorkQueuesOut, WorkQueueTaskOut, WorkQueueTasksOut
+from taskloom.api.schemas import (
+    Body,
+    WorkQueueDeletedOut,
+    WorkQueueOut,
+    WorkQueuesOut,
+    WorkQueueTaskOut,
+    WorkQueueTasksOut,
+    rules_400,
+)
 from taskloom.api.views import iso, js
 from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import EXPIRED_ERROR
@@ -27,6 +35,7 @@ from taskloom.rows import Row
 
 router = APIRouter(tags=["work-queues"])
 
+TAKER_RULE = "agentId is required unless the caller is an agent (it takes work for itself)"
 WqStatus = Literal["pending", "assigned", "completed", "failed", "expired", "canceled"]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LeaseSeconds = Annotated[float, Field(ge=1, le=86_400)]
@@ -159,7 +168,7 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 @router.post("/work-queues/{queue_id}/tasks", status_code=201, response_model=WorkQueueTaskOut,
-             summary="Add a task to a work queue")
+             summary="Add a task to a work queue", responses=rules_400("deadline in the future"))
 async def add_task(queue_id: str, body: TaskCreate, engine: EngineDep, actor: CurrentActor) -> Response:
     """Adds a task to the queue with priority, deadline and retry policy. 404 unknown queue; 400 names a bad field."""
     qt = await engine.write(actor, lambda tx, ctx: wq.add_task(
@@ -192,7 +201,7 @@ async def _take(engine: Engine, actor: Any, body: Take | None, op: Any, queue_id
 
 
 @router.post("/work-queues/{queue_id}/dequeue", response_model=WorkQueueTaskOut, summary="Assign the next task to an agent",
-             responses=BUDGET_204)
+             responses={**BUDGET_204, **rules_400(TAKER_RULE)})
 async def dequeue(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
     """Assigns the queue's most urgent pending task to the agent, waiting up to waitSeconds; 204 when none (or when the
     server shuts down; with X-Taskloom-Budget-Exhausted when a spent budget covers the claim). 404 unknown queue."""
@@ -201,7 +210,7 @@ async def dequeue(queue_id: str, engine: EngineDep, actor: CurrentActor, body: T
 
 @router.post("/work-queues/{queue_id}/steal", response_model=WorkQueueTaskOut,
              summary="Steal a task from the team's most loaded other queue",
-             responses=BUDGET_204)
+             responses={**BUDGET_204, **rules_400(TAKER_RULE)})
 async def steal(queue_id: str, engine: EngineDep, actor: CurrentActor, body: Take | None = None) -> Response:
     """Moves the most urgent pending task of the team's most loaded other queue into this one and assigns it; 204 when
     there is none (with X-Taskloom-Budget-Exhausted when spent budgets cover every source). 404 unknown queue."""

@@ -480,6 +480,17 @@ class WorkQueueStore(Protocol):
         """The team's other queues that have claimable work, most loaded first (ties."""
 
 
+class RateBucketStore(Protocol):
+    """The per-caller rate limit's token buckets, shared by every process on the database."""
+
+    def rate_bucket_take(self, caller: str, now: float, rate: float, burst: float) -> float | None:
+        """Take one token from ``caller``'s bucket (refilled at ``rate`` per second up to ``burst``):
+        None if taken, else the tokens it holds (fewer than one)."""
+
+    def rate_buckets_purge(self, idle_before: float) -> int:
+        """Forget buckets untouched since ``idle_before``."""
+
+
 class Tx(
     TxState,
     CounterStore,
@@ -501,6 +512,7 @@ class Tx(
     ScheduleStore,
     UsageStore,
     WorkQueueStore,
+    RateBucketStore,
     Protocol,
 ):
     """One transaction: every family. Engine operations take this; a function that needs one

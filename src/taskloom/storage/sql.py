@@ -27,6 +27,7 @@ from taskloom.storage.queries_limits import KeyLimitQueries
 from taskloom.storage.queries_observe import ObserveQueries
 from taskloom.storage.queries_ops import OpsQueries
 from taskloom.storage.queries_output import OutputQueries
+from taskloom.storage.queries_rate_limit import RateBucketQueries
 from taskloom.storage.queries_schedules import ScheduleQueries
 from taskloom.storage.queries_usage import UsageQueries
 from taskloom.storage.queries_work_queues import WorkQueueQueries
@@ -75,7 +76,7 @@ def _check_guard(changes: Row, expect_status: Sequence[str] | None,
 
 class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
          ChannelQueries, OpsQueries, ObserveQueries, OutputQueries,
-         BudgetQueries, KeyLimitQueries):
+         BudgetQueries, KeyLimitQueries, RateBucketQueries):
     """One transaction. Engine code calls only the named methods below."""
 
     dialect = "sql"
