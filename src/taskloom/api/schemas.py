@@ -24,9 +24,12 @@ RunStatusName = Literal["queued", "claimed", "starting", "running", "completed",
 Backoff = Literal["exponential_jitter", "linear", "fixed"]
 Name = Field(min_length=1, max_length=200)
 # The largest integer every JSON reader keeps exactly (JavaScript's Number.MAX_SAFE_INTEGER): the
-# bound of counters (tokens, tool calls, turns). 2**62 was beyond what generators and JS clients
-# write exactly (4611686018427387904 reads back as ...388000).
+# bound of a budget's token cap. 2**62 was beyond what generators and JS clients write exactly
+# (4611686018427387904 reads back as ...388000).
 JSON_SAFE_INT = 2**53 - 1
+# A run's usage counters (tokens, tool calls, turns: running totals of one run) are INTEGER
+# columns on PostgreSQL: 2**31 - 1 there, and the same bound on SQLite so both answer alike.
+RUN_COUNTER_MAX = 2**31 - 1
 
 
 class _NotNull:
@@ -97,12 +100,12 @@ class ActorRefIn(Body):
 
 
 class Usage(Body):
-    input_tokens: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT)
-    output_tokens: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT)
+    input_tokens: int | None = Field(default=None, ge=0, le=RUN_COUNTER_MAX)
+    output_tokens: int | None = Field(default=None, ge=0, le=RUN_COUNTER_MAX)
     total_cost: float | None = Field(default=None, ge=0)
     cost_currency: str | None = Field(default=None, max_length=10)
-    tool_call_count: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT)
-    turn_count: int | None = Field(default=None, ge=0, le=JSON_SAFE_INT)
+    tool_call_count: int | None = Field(default=None, ge=0, le=RUN_COUNTER_MAX)
+    turn_count: int | None = Field(default=None, ge=0, le=RUN_COUNTER_MAX)
     model: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. claude-sonnet-4")
     provider: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. anthropic")
 
