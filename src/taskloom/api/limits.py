@@ -24,7 +24,6 @@ from taskloom.api.deps import JSONResponse
 from taskloom.domain.actors import SYSTEM
 from taskloom.domain.errors import TaskloomError
 from taskloom.engine import rate_limit as rate_ops
-from taskloom.engine.context import Ctx, Tx
 from taskloom.engine.engine import Engine
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what orjson and the databases' JSON can keep
@@ -140,11 +139,8 @@ class RateLimit:
         """0 if the call may go ahead, else the seconds until it could."""
         self._takes += 1
         purge = self._takes % rate_ops.PURGE_EVERY == 1
-
-        def op(tx: Tx, ctx: Ctx) -> float:
-            return rate_ops.take(tx, ctx, caller, self.rate, self.burst, purge=purge)
-
-        return await self.engine.write(SYSTEM, op, origin="daemon", name="rate_limit")
+        return await self.engine.write(SYSTEM, lambda tx, ctx: rate_ops.take(
+            tx, ctx, caller, self.rate, self.burst, purge=purge), origin="daemon", name="rate_limit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in UNLIMITED_PATHS:
