@@ -444,6 +444,21 @@ def test_work_queues(store: Store) -> None:
     assert store.write(lambda tx: tx.wq_delete("q3")) == 0
 
 
+# -- rate-limit buckets ----------------------------------------------------------------------------------------
+
+
+def test_rate_buckets_hold_burst_then_refill(store: Store) -> None:
+    take = lambda caller, at: store.write(lambda tx: tx.rate_bucket_take(caller, at, 1.0, 2.0))  # noqa: E731
+    assert take("a", NOW) is None and take("a", NOW) is None, "a full bucket holds the burst"
+    left = take("a", NOW)
+    assert left is not None and left < 1, "then the caller waits"
+    assert take("b", NOW) is None, "one bucket per caller"
+    assert take("a", NOW + 1) is None, "refilled at the rate"
+    assert store.write(lambda tx: tx.rate_buckets_purge(NOW + 0.5)) == 1, "b, untouched since NOW"
+    assert store.write(lambda tx: tx.rate_buckets_purge(NOW + 0.5)) == 0
+    assert take("b", NOW + 1) is None, "a forgotten bucket starts full"
+
+
 # -- the suite covers the interface ----------------------------------------------------------------------------
 
 
