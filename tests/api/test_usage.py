@@ -122,3 +122,24 @@ def test_bad_usage_queries_are_400(manual_api: Api) -> None:
         assert r.status_code == 400 and words in r.json()["error"], (params, r.text)
     r = api.post("/api/agent/tasks/x/heartbeat", {"model": ""}, headers=agent("a1"))
     assert r.status_code == 400 and "model" in r.json()["error"]
+
+
+def test_the_agent_day_roll_up_agrees_with_the_full_one(make_api: ApiFactory) -> None:
+    """group_by agent/day without other filters reads usage_rollup_agent_day; a channel filter
+    reads the full roll-up: over the same runs (all on one channel) both say the same, also after
+    a run changed model mid-way."""
+    clock = ManualClock(DAY1)
+    api = make_api(clock=clock, services=False)
+    for who, model, tokens in (("a1", "m1", (100, 10)), ("a2", "m2", (50, 5)), ("a1", "m2", (7, 1))):
+        _work(api, who, model=model, tokens=tokens, cost=0.25, tools=1, network_channel="one")
+        clock.advance(86_400 * 0.6)
+    switched = _work(api, "a2", model="m1", tokens=(9, 9), cost=0.1, network_channel="one")
+    api.post(f"/api/agent/tasks/{switched}/heartbeat", {"model": "m3"}, headers=agent("a2"))  # finished: refused
+    for group_by in ("agent,day", "day,agent", "agent", "day"):
+        fast = _usage(api, group_by=group_by)["groups"]
+        full = _usage(api, group_by=group_by, channel="one")["groups"]
+        assert fast == full and fast, group_by
+    by_agent = {g["agent"]: g for g in _usage(api, group_by="agent")["groups"]}
+    assert (by_agent["a1"]["input_tokens"], by_agent["a1"]["runs"]) == (107, 2)
+    assert _usage(api, group_by="day", agent="a2")["groups"] == _usage(api, group_by="day", agent="a2",
+                                                                        channel="one")["groups"]

@@ -1,7 +1,8 @@
 """Queries for usage by agent and model (issue 16). Mixed into ``Tx``.
 
 ``run_usage`` holds each reporting run's running totals; ``usage_rollup`` their sums per
-(day, agent, model, channel, workspace), moved by every report (see engine/usage.py).
+(day, agent, model, channel, workspace), and ``usage_rollup_agent_day`` per (agent, day), both
+moved by every report (see engine/usage.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ def _where(filters: Row, params: dict[str, Any], visible_workspaces: Sequence[st
     return clauses
 
 
+def _rollup_for(dims: Sequence[str], filters: Row, visible_workspaces: Sequence[str] | None) -> str:
+    """The roll-up that answers: the (agent, day) one when nothing else is grouped or filtered on
+    (one row per answer group, in key order), else the full one."""
+    other = {"model", "channel", "workspace"}
+    if visible_workspaces is None and not other & set(dims) and all(filters.get(d) is None for d in other):
+        return "usage_rollup_agent_day"
+    return "usage_rollup"
+
+
 class UsageQueries:
     if TYPE_CHECKING:  # provided by SqlTx
         dialect: str
@@ -49,6 +59,8 @@ class UsageQueries:
         """Add ``delta`` (signed sums) and ``runs`` to the roll-up row of ``key``."""
         params = {**key, **{k: delta[k] for k in USAGE_SUMS}, "runs": runs}
         self._exec(statement(self.dialect, "usage_rollup_add"), params)
+        self._exec(statement(self.dialect, "usage_rollup_agent_day_add"),
+                   {k: params[k] for k in ("agent", "day", *USAGE_SUMS, "runs")})
 
     def usage_sums(self, dims: Sequence[str], filters: Row, *, visible_workspaces: Sequence[str] | None,
                    full_days: tuple[str, str] | None, edges: tuple[float | None, float | None] | None) -> list[Row]:
@@ -65,7 +77,8 @@ class UsageQueries:
             if full_days is not None:
                 params.update(d0=full_days[0], d1=full_days[1])
                 where.append("day >= :d0 AND day < :d1")
-            out += self._rows(f"SELECT {select}, SUM(runs) AS runs FROM usage_rollup WHERE {' AND '.join(where)}"
+            out += self._rows(f"SELECT {select}, SUM(runs) AS runs FROM {_rollup_for(dims, filters, visible_workspaces)}"
+                              f" WHERE {' AND '.join(where)}"
                               + (f" GROUP BY {group} ORDER BY {group}" if dims else ""), params)
         if edges is not None:
             where = list(clauses)
