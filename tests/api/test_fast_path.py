@@ -60,3 +60,7 @@ def test_hot_routes_skip_the_router_and_errors_do_not(api: Api) -> None:
     assert r.status_code == 400
     assert len(router.paths) == 4
     assert api.get(f"/api/tasks/{task['id']}").json()["task"]["task"]["status"] == "completed"
+
+
+def test_the_route_table_is_built_at_startup_not_by_the_first_hot_request(api: Api) -> None:
+    assert _fast_path(api).static is not None  # only /healthz was asked

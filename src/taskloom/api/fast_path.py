@@ -68,6 +68,9 @@ class FastPath:
         self.run_actions: dict[str, Hot] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._build_at_startup(receive), send)
+            return
         if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
@@ -81,6 +84,18 @@ class FastPath:
         messages, body = await _read_body(receive)
         if not await self._answer(hot, params, scope, body, send):
             await self.app(scope, _replay(messages, receive), send)
+
+    def _build_at_startup(self, receive: Receive) -> Receive:
+        """The route table is built while the server starts (it walks every route: about a
+        second of CPU), not by the first hot request, which would wait for it."""
+
+        async def received() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup" and self.static is None:
+                self._build()
+            return message
+
+        return received
 
     def _build(self) -> None:
         static: dict[str, Hot] = {}
