@@ -118,14 +118,13 @@ def test_a_batch_create_writes_what_single_creates_write(harness: Harness) -> No
 
 
 def test_a_waiting_claim_is_made_in_the_commit_that_queues_its_work(harness: Harness) -> None:
-    """SQLite runs a long-polling claim inside the create's own commit (no wake-up, no second
-    write): the claim carries the create's time even if the clock moves right after it."""
+    """A long-polling claim runs inside the create's own commit when the create is made in the
+    same process (no wake-up, no second write): the claim carries the create's time even if the
+    clock moves right after it. Both backends; other processes' creates still wake it by notice."""
     from taskloom.domain.actors import Actor
     from taskloom.engine import runs as run_ops
 
     engine, agent = harness.engine, Actor("agent_session", "waiter", "agent")
-    if not engine.storage.runs_standings:
-        pytest.skip("PostgreSQL wakes waiting claims with a notice (in-process, or LISTEN/NOTIFY)")
 
     def op(tx: Tx, ctx: Ctx) -> run_ops.Claim | None:
         return run_ops.claim_next(tx, ctx, run_ops.ClaimFilters(network_channel="idle"), 60.0, None)

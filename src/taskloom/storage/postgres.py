@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from taskloom.domain.errors import InvalidInput, Unavailable
 from taskloom.domain.key_limits import has_key_limits
 from taskloom.rows import Row
-from taskloom.storage.base import Storage
+from taskloom.storage.base import RUNS_CHANGED, Standing, Storage
 from taskloom.storage.dialects import POSTGRES
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.named_sql import statement
@@ -92,6 +92,7 @@ class PostgresStorage(Storage):
 
     def __init__(self, url: str, *, pool_size: int | None = None):
         super().__init__()
+        self.runs_standings = True  # this process's long-polling claims run in the commit that queues work
         self.url = url.replace("postgres://", "postgresql://", 1)
         # Threads (and connections) that run transactions. Each holds the GIL only
         # between round trips, but more threads mean more GIL hand-offs per request.
@@ -176,25 +177,64 @@ class PostgresStorage(Storage):
     def _write_with_retries(self, fn: Callable[[Tx], T]) -> T:
         assert self._pool is not None
         for attempt in range(8):
+            tried: list[Standing] = []
+            answers: list[tuple[Standing, Any, BaseException | None]] = []
             try:
                 with self._pool.connection() as conn:
                     with conn.transaction():
                         tx = PostgresTx(conn)
                         result = fn(tx)
-                self.committed(tx)
-                if tx.notices:
-                    # After the commit: wake this process at once, and others through
-                    # the notifier. NOTIFY inside the data transaction would take
-                    # PostgreSQL's global notify lock until commit and serialise every
-                    # commit (and its fsync) behind the previous one.
-                    self.hub.publish(tx.notices)
-                    self._notifier.send(tx.notices)
-                return result
-            except RETRYABLE:
-                if attempt == 7:
-                    raise
-                log.debug("retrying transaction after deadlock/serialization failure")
+                        done = [tx]
+                        if RUNS_CHANGED in tx.notices:
+                            tried = self.standings.take()
+                            answers = self._run_standings(conn, tried, done)
+            except BaseException as exc:
+                self._answer_standings([], tried)
+                if isinstance(exc, RETRYABLE) and attempt < 7:
+                    log.debug("retrying transaction after deadlock/serialization failure")
+                    continue
+                raise
+            notices: set[tuple[str, str]] = set()
+            for each in done:
+                self.committed(each)
+                notices |= each.notices
+            self._answer_standings(answers, [s for s in tried if all(s is not a for a, _, _ in answers)])
+            if notices:
+                # After the commit: wake this process at once, and others through
+                # the notifier. NOTIFY inside the data transaction would take
+                # PostgreSQL's global notify lock until commit and serialise every
+                # commit (and its fsync) behind the previous one.
+                self.hub.publish(notices)
+                self._notifier.send(notices)
+            return result
         raise AssertionError("unreachable")
+
+    def _run_standings(self, conn: psycopg.Connection[Any], tried: list[Standing],
+                       done: list[PostgresTx]) -> list[tuple[Standing, Any, BaseException | None]]:
+        """Work appeared in this transaction: try this process's waiting claims in it (one
+        savepoint each, oldest first), so each that gets work is answered with this commit."""
+        answers: list[tuple[Standing, Any, BaseException | None]] = []
+        for standing in tried:
+            stx = PostgresTx(conn)
+            try:
+                with conn.transaction():
+                    found = standing.fn(stx)
+            except RETRYABLE:
+                raise
+            except Exception as exc:  # noqa: BLE001 - handed back to the waiter
+                answers.append((standing, None, exc))
+                continue
+            done.append(stx)
+            if found is not None:
+                answers.append((standing, found, None))
+        return answers
+
+    def _answer_standings(self, answers: list[tuple[Standing, Any, BaseException | None]],
+                          empty: list[Standing]) -> None:
+        gone = self.standings.put_back(empty)
+        outcomes = [(s.future, found, exc) for s, found, exc in answers] + [(s.future, None, None) for s in gone]
+        if outcomes and self._loop is not None:
+            self._loop.call_soon_threadsafe(_resolve_futures, outcomes)
 
     def _read_call(self, fn: Callable[[Tx], T]) -> T:
         assert self._pool is not None
@@ -244,6 +284,12 @@ class PostgresStorage(Storage):
             except Exception as exc:  # noqa: BLE001 - keep listening through outages
                 log.warning("notification listener lost its connection: %s", exc)
                 await asyncio.sleep(1)
+
+
+def _resolve_futures(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, result, exc in outcomes:
+        if not fut.done():
+            fut.set_exception(exc) if exc is not None else fut.set_result(result)
 
 
 @contextmanager
