@@ -88,7 +88,7 @@ class ScheduledTaskUpdate(Body):
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     dedupe_window_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    concurrency_limit: int | None = Field(default=None, ge=1, le=100_000)
+    concurrency_limit: Annotated[int | None, NotNull] = Field(default=None, ge=1, le=100_000)
     rate_limit: RateLimit | None = Field(default=None, description="null clears it")
     queue: str | None = Field(default=None, min_length=1, max_length=200)
 

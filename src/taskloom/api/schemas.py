@@ -162,7 +162,7 @@ class TaskPatch(Body):
     blocker: str | None = Field(default=None, max_length=2000, description="Set to block by hand; '' clears")
     timeout_seconds: float | None = Field(default=None, gt=0, le=30 * 86_400)
     concurrency_key: str | None = Field(default=None, max_length=200)
-    concurrency_limit: int | None = Field(default=None, ge=1, le=100_000)
+    concurrency_limit: Annotated[int | None, NotNull] = Field(default=None, ge=1, le=100_000)
     rate_limit: RateLimit | None = Field(default=None, description="null clears it")
     required_capabilities: list[Label] | None = Field(default=None, max_length=100)
 
