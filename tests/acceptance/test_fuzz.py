@@ -10,7 +10,8 @@ deterministic generation, one worker. A failure prints schemathesis's report wit
 - Deep (``TASKLOOM_FUZZ_SECONDS=N``): every phase (coverage and stateful too), 25 examples per
   operation, up to N seconds per backend, long-polls as generated.
 
-Some inputs have rules a JSON Schema cannot state (across fields, against the clock or the
+A 5xx a seed prescribes is allowed on its operation only (``DELIBERATE_5XX``: seed 002's 503 for a
+paused agent). Some inputs have rules a JSON Schema cannot state (across fields, against the clock or the
 database: "webhook_url needs callback_mode webhook", "deadline in the future"). The operation
 lists them in its 400 response's ``x-rules`` (api/schemas.rules_400); on exactly those operations
 a 400 is an accepted answer to schema-valid data. Every other rule is in the schema itself.
@@ -57,15 +58,26 @@ def ruled_operations(spec: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
     return out
 
 
+# 5xx answers a seed prescribes (not failures of the server): seed 002 answers 503 "agent
+# unavailable" to a submission to a paused, stopped or failed agent.
+DELIBERATE_5XX = {("POST", "/api/agents/{agent_id}/tasks"): "503"}
+
+
 def config_toml(spec: dict[str, Any]) -> str:
     # The task stream never ends by itself: check the events it sends in its first 3 s (or its first
     # event) against the schema, instead of waiting out the 45 s request timeout for 20 of them.
     lines = ["max-stream-events = 1", "", "[[operations]]", 'include-path = "/api/tasks/{task_id}/stream"',
              "request-timeout = 3", ""]
-    for method, path, _ in ruled_operations(spec):
-        lines += ["[[operations]]", f"include-path = {json.dumps(path)}", f"include-method = {json.dumps(method)}",
-                  "[operations.checks.positive_data_acceptance]",
-                  f"expected-statuses = {json.dumps([*ACCEPTED, '400'])}", ""]
+    ruled = {(method, path) for method, path, _ in ruled_operations(spec)}
+    for method, path in sorted(ruled | set(DELIBERATE_5XX)):
+        lines += ["[[operations]]", f"include-path = {json.dumps(path)}", f"include-method = {json.dumps(method)}"]
+        if (method, path) in ruled:
+            lines += ["[operations.checks.positive_data_acceptance]",
+                      f"expected-statuses = {json.dumps([*ACCEPTED, '400'])}"]
+        if (method, path) in DELIBERATE_5XX:
+            lines += ["[operations.checks.not_a_server_error]",
+                      f"expected-statuses = {json.dumps(['2xx', '3xx', '4xx', DELIBERATE_5XX[method, path]])}"]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -132,7 +144,8 @@ def test_schemathesis_finds_nothing(fuzz_server: Server, tmp_path: Path) -> None
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
                             timeout=int(deep or 60) + 600, env={**os.environ, **env})
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-20000:]
+    failures = output.find("FAILURES")  # schemathesis's failure section, with a curl line each, before the warnings
+    assert result.returncode == 0, (output[failures:failures + 15000] if failures >= 0 else "") + output[-5000:]
     selected = re.search(r"Selected: (\d+)/(\d+)", output)
     tested = re.search(r"Tested: (\d+)", output)
     assert selected and tested, output[-5000:]
