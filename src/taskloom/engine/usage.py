@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from taskloom.domain.errors import InvalidInput
@@ -108,12 +109,11 @@ def _groups_of(dims: list[str], rows: list[Row]) -> list[Row]:
     """One roll-up query's rows, already one per group: each shaped once, in key order (the
     query's ORDER BY, but PostgreSQL's collation may differ from Python's: sort, which costs
     next to nothing on rows already in order)."""
-    groups = [{**{d: r[d] or None for d in dims}, "input_tokens": int(r["input_tokens"]),
-               "output_tokens": int(r["output_tokens"]), "cost": round(float(r["cost"]), 10),
-               "tool_calls": int(r["tool_calls"]), "runs": int(r["runs"])}
-              for r in rows if r["runs"]]  # a row whose runs all moved to another group is left out
-    groups.sort(key=lambda g: tuple(g[d] or "" for d in dims))
-    return groups
+    rows = sorted(rows, key=itemgetter(*dims))  # the stored values: text, '' for none
+    return [{**{d: r[d] or None for d in dims}, "input_tokens": int(r["input_tokens"]),
+             "output_tokens": int(r["output_tokens"]), "cost": round(float(r["cost"]), 10),
+             "tool_calls": int(r["tool_calls"]), "runs": int(r["runs"])}
+            for r in rows if r["runs"]]  # a row whose runs all moved to another group is left out
 
 
 def usage_report(tx: Tx, ctx: Ctx, q: UsageQuery) -> list[Row]:
