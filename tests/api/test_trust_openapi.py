@@ -89,3 +89,11 @@ def test_rules_the_schema_cannot_state_are_listed_on_their_400(spec: dict[str, A
     assert any("callback_mode" in rule for rule in entry["x-rules"])
     assert entry["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}
     assert "x-rules" not in spec["paths"]["/api/tasks"]["post"]["responses"]["400"]
+
+
+def test_a_number_is_not_a_boolean(api: Api) -> None:
+    """Found by the deep fuzz run: ``"retryable": 0`` was taken as false (pydantic's lax mode)."""
+    for value in (0, 1, "true", "yes"):
+        r = api.post("/api/tasks", {"title": "t", "draft": value})
+        assert r.status_code == 400 and "draft: expected true or false" in r.json()["error"], (value, r.text)
+    assert api.post("/api/tasks", {"title": "t", "draft": True}).status_code == 201

@@ -77,9 +77,20 @@ def _is_number(annotation: Any) -> bool:
     return False
 
 
+def _is_bool(annotation: Any) -> bool:
+    """bool, alone or Optional/Annotated."""
+    if annotation is bool:
+        return True
+    if get_origin(annotation) in (Union, types.UnionType) or hasattr(annotation, "__metadata__"):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return len(args) == 1 and _is_bool(args[0])
+    return False
+
+
 class Body(BaseModel):
-    """Every request body: unknown fields are refused, and a boolean is not a number (pydantic
-    would take ``true`` for an integer field as 1)."""
+    """Every request body: unknown fields are refused, a boolean is not a number (pydantic
+    would take ``true`` for an integer field as 1) and a number is not a boolean (nor ``0``/``1``,
+    ``"yes"``: pydantic's lax mode takes them)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -91,6 +102,8 @@ class Body(BaseModel):
                 value = data.get(field.alias or name)
                 if isinstance(value, bool) and _is_number(field.annotation):
                     raise ValueError(f"{name}: expected a number, got a boolean")
+                if value is not None and not isinstance(value, bool) and _is_bool(field.annotation):
+                    raise ValueError(f"{name}: expected true or false")
         return data
 
 
