@@ -63,6 +63,13 @@ def test_405_carries_allow(api: Api) -> None:
     assert "error" in r.json()
 
 
+def test_405_on_a_static_path_names_its_own_methods(api: Api) -> None:
+    """/api/tasks/batch fits /api/tasks/{task_id}'s pattern too; its Allow is what its document says."""
+    r = api.client.request("OPTIONS", "/api/tasks/batch", headers=ADMIN)
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "POST"
+
+
 def test_fields_that_refuse_null_are_not_nullable_in_the_document(spec: dict[str, Any], api: Api) -> None:
     props = spec["components"]["schemas"]["TaskPatch"]["properties"]
     assert props["title"]["type"] == "string" and "anyOf" not in props["title"] and "default" not in props["title"]

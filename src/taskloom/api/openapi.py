@@ -73,13 +73,13 @@ def allowed_methods(app: Any, path: str) -> list[str]:
         table = []
         for context in iter_route_contexts(app.routes):
             regex, _, _ = compile_path(context.path or "")
-            table.append((regex, set(context.methods or ())))
+            table.append((context.path or "", regex, set(context.methods or ())))
         app.state.route_methods = table
-    methods: set[str] = set()
-    for regex, route_methods in table:
-        if regex.match(path):
-            methods |= route_methods
-    return sorted(methods)
+    # A path documented as it is (/api/tasks/batch) answers for its own methods, not for a
+    # templated neighbour's that its text happens to fit (/api/tasks/{task_id}).
+    exact = [methods for template, _, methods in table if template == path]
+    matching = exact or [methods for _, regex, methods in table if regex.match(path)]
+    return sorted(set().union(*matching))
 
 
 def _fix_validation_entry(responses: dict[str, Any]) -> None:
