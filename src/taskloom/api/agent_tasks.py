@@ -16,8 +16,7 @@ from pydantic import Field
 from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import (
-    ERRORS,
+from taskloom.api.family_responses import (
     AgentMessageAndTaskOut,
     AgentMessagesOut,
     AgentRunMessagesOut,
@@ -25,8 +24,8 @@ from taskloom.api.schemas import (
     AgentTasksOut,
     AgentTaskSubmittedOut,
     DeliveriesOut,
-    rules_400,
 )
+from taskloom.api.schemas import ERRORS, rules_400
 from taskloom.config import Settings
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import read_models as rm

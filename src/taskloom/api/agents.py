@@ -16,7 +16,8 @@ from pydantic import Field
 from taskloom.api import schemas
 from taskloom.api.auth import CurrentActor, require_admin, require_not_agent
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, AgentOut, AgentsOut, Label, NotNull
+from taskloom.api.family_responses import AgentOut, AgentsOut
+from taskloom.api.schemas import ERRORS, Label, NotNull
 from taskloom.engine import agents as agent_ops
 from taskloom.engine import read_models as rm
 

@@ -14,11 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from taskloom import __version__
 from taskloom.api.deps import JSONResponse
 from taskloom.api.docs import install_docs
+from taskloom.api.family_responses import HealthOut, NotReadyOut, ReadyOut
 from taskloom.api.fast_path import FastPath
 from taskloom.api.limits import RateLimit, RequestGuard
 from taskloom.api.observability import install_observability
 from taskloom.api.openapi import COMMON_ERRORS, allowed_methods, install_openapi
-from taskloom.api.schemas import HealthOut, NotReadyOut, ReadyOut
 from taskloom.api.shutdown import drain_on_signal
 from taskloom.api.task_refs import TaskRefs
 from taskloom.clock import Clock

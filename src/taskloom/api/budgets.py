@@ -10,7 +10,8 @@ from pydantic import Field
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor, require_admin
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, JSON_SAFE_INT, Body, BudgetEnvelope, BudgetsEnvelope, NotNull, rules_400
+from taskloom.api.family_responses import BudgetEnvelope, BudgetsEnvelope
+from taskloom.api.schemas import ERRORS, JSON_SAFE_INT, Body, NotNull, rules_400
 from taskloom.engine import budgets as budget_ops
 from taskloom.rows import Row
 

@@ -8,7 +8,8 @@ from pydantic import Field
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, Body, ChannelMessagesOut, ChannelPostOut
+from taskloom.api.family_responses import ChannelMessagesOut, ChannelPostOut
+from taskloom.api.schemas import ERRORS, Body
 from taskloom.domain.channels import MESSAGE_KINDS
 from taskloom.engine import channels as channel_ops
 

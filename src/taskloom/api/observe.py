@@ -10,7 +10,8 @@ from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.budgets import budget_record
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, ActorKind, DashboardEnvelope, InboxEnvelope, OriginKind, Scope
+from taskloom.api.family_responses import DashboardEnvelope, InboxEnvelope
+from taskloom.api.schemas import ERRORS, ActorKind, OriginKind, Scope
 from taskloom.engine import observe_models as om
 from taskloom.rows import Row
 

@@ -8,7 +8,8 @@ from pydantic import Field
 
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, Body, OutputAppendedOut, OutputOut
+from taskloom.api.family_responses import OutputAppendedOut, OutputOut
+from taskloom.api.schemas import ERRORS, Body
 from taskloom.engine import output as output_ops
 
 router = APIRouter(tags=["runs"], responses=ERRORS)

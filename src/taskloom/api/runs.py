@@ -11,6 +11,7 @@ from taskloom.api import read_models, views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.budgets import BUDGET_204, budget_spent, exhausted_header
 from taskloom.api.deps import EngineDep, ok
+from taskloom.api.family_responses import RunClaimEnvelope
 from taskloom.api.schemas import (
     ERRORS,
     AttachSession,
@@ -21,7 +22,6 @@ from taskloom.api.schemas import (
     LeaseEnvelope,
     Reason,
     Release,
-    RunClaimEnvelope,
     RunComplete,
     RunDetailEnvelope,
     RunEnvelope,

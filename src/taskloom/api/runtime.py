@@ -10,9 +10,9 @@ from fastapi.responses import StreamingResponse
 from taskloom.api import read_models, views
 from taskloom.api.auth import CurrentActor, require_admin, require_not_agent
 from taskloom.api.deps import EngineDep, ok
+from taskloom.api.family_responses import SSE_EVENT_SCHEMA
 from taskloom.api.schemas import (
     ERRORS,
-    SSE_EVENT_SCHEMA,
     ApproveBody,
     ChildCreate,
     DependencyCreate,

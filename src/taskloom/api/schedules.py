@@ -15,18 +15,14 @@ from pydantic import Field
 from taskloom.api import schemas, views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import (
-    SCHEDULE_RULES,
-    NotNull,
+from taskloom.api.family_responses import (
     PublishedEventOut,
-    RateLimit,
-    RunStatusName,
     ScheduledRunNowOut,
     ScheduledTaskDetailOut,
     ScheduledTasksOut,
     ScheduleRunsOut,
-    rules_400,
 )
+from taskloom.api.schemas import SCHEDULE_RULES, NotNull, RateLimit, RunStatusName, rules_400
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import FIRING_STATUS

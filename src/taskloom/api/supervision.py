@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request, Response
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, AgentsActivityOut, QueuesActivityOut
+from taskloom.api.family_responses import AgentsActivityOut, QueuesActivityOut
+from taskloom.api.schemas import ERRORS
 from taskloom.engine import supervision
 
 router = APIRouter(prefix="/api/observe", tags=["observe"], responses=ERRORS)

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Query, Response
 from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import ERRORS, UsageOut, rules_400
+from taskloom.api.family_responses import UsageOut
+from taskloom.api.schemas import ERRORS, rules_400
 from taskloom.engine import usage as usage_ops
 
 router = APIRouter(tags=["observe"], responses=ERRORS)

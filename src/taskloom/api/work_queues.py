@@ -15,15 +15,14 @@ from pydantic import AwareDatetime, Field
 from taskloom.api.auth import CurrentActor
 from taskloom.api.budgets import BUDGET_204, budget_spent
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.schemas import (
-    Body,
+from taskloom.api.family_responses import (
     WorkQueueDeletedOut,
     WorkQueueOut,
     WorkQueuesOut,
     WorkQueueTaskOut,
     WorkQueueTasksOut,
-    rules_400,
 )
+from taskloom.api.schemas import Body, rules_400
 from taskloom.api.views import iso, js
 from taskloom.domain.priority import to_scale
 from taskloom.domain.projections import EXPIRED_ERROR

@@ -1,4 +1,5 @@
-"""Read queries for the dashboard's queues and agents views. Mixed into ``Tx``."""
+"""The dashboard's and inbox's queries: status counts, queue depth, live runs, latency, the
+queues and agents views, and each person's triage marks. Mixed into ``Tx``."""
 
 from __future__ import annotations
 
@@ -7,13 +8,21 @@ from typing import TYPE_CHECKING, Any
 from taskloom.domain.states import RUN_LIVE, sql_list
 from taskloom.rows import Row
 from taskloom.storage.dialects import Dialect
+from taskloom.storage.named_sql import statement
+from taskloom.storage.statements import insert_statement
+
+_LIVE = sql_list(RUN_LIVE)
 
 
 class ObserveQueries:
     if TYPE_CHECKING:
         sql_dialect: Dialect
 
+        dialect: str
+
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+        def _one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None: ...
+        def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any: ...
         def _task_where(self, filters: Row, params: dict[str, Any]) -> str: ...
 
     def _bucket(self, column: str) -> str:
@@ -58,3 +67,89 @@ class ObserveQueries:
             " GROUP BY claimed_by_kind, claimed_by_ref",
             {"since": since},
         )
+
+    # -- triage -----------------------------------------------------------------
+    def triage_get(self, actor_kind: str, actor_ref: str, task_id: str) -> Row | None:
+        return self._one(
+            "SELECT * FROM triage WHERE actor_kind = :k AND actor_ref = :r AND task_id = :t",
+            {"k": actor_kind, "r": actor_ref, "t": task_id},
+        )
+
+    def triage_upsert(self, row: Row) -> Row:
+        sets = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("actor_kind", "actor_ref", "task_id"))
+        result = self._one(
+            insert_statement("triage", row) + f" ON CONFLICT (actor_kind, actor_ref, task_id)"
+            f" DO UPDATE SET {sets} RETURNING *",
+            row,
+        )
+        assert result is not None
+        return result
+
+    def triage_for_actor(self, actor_kind: str, actor_ref: str) -> dict[str, Row]:
+        rows = self._rows(
+            "SELECT * FROM triage WHERE actor_kind = :k AND actor_ref = :r", {"k": actor_kind, "r": actor_ref}
+        )
+        return {r["task_id"]: r for r in rows}
+
+    # -- observation ------------------------------------------------------------
+    def task_status_counts(self, filters: Row) -> dict[str, int]:
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        rows = self._rows(f"SELECT status, COUNT(*) AS n FROM tasks WHERE {where} GROUP BY status", params)
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    def task_blocked_counts(self, filters: Row) -> dict[str, int]:
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        rows = self._rows(
+            f"SELECT blocked_reason, COUNT(*) AS n FROM tasks WHERE {where} AND status = 'blocked'"
+            " GROUP BY blocked_reason",
+            params,
+        )
+        return {str(r["blocked_reason"]): int(r["n"]) for r in rows}
+
+    def run_status_counts(self, filters: Row) -> dict[str, int]:
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        rows = self._rows(
+            "SELECT r.status AS status, COUNT(*) AS n FROM runs r WHERE r.task_id IN"
+            f" (SELECT id FROM tasks WHERE {where}) GROUP BY r.status"
+            if filters else "SELECT status, COUNT(*) AS n FROM runs GROUP BY status",
+            params,
+        )
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    def queue_depth(self, filters: Row) -> list[Row]:
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        return self._rows(
+            "SELECT r.network_channel AS network_channel, COUNT(*) AS count, MIN(r.queued_at) AS oldest"
+            " FROM runs r WHERE r.status = 'queued' AND r.held = 0"
+            + (f" AND r.task_id IN (SELECT id FROM tasks WHERE {where})" if filters else "")
+            + " GROUP BY r.network_channel ORDER BY count DESC",
+            params,
+        )
+
+    def live_runs(self, filters: Row, limit: int = 200) -> list[Row]:
+        params: dict[str, Any] = {"limit": limit}
+        where = self._task_where(filters, params)
+        return self._rows(
+            f"SELECT r.* FROM runs r WHERE r.status IN {_LIVE}"
+            + (f" AND r.task_id IN (SELECT id FROM tasks WHERE {where})" if filters else "")
+            + " ORDER BY r.claimed_at LIMIT :limit",
+            params,
+        )
+
+    def forced_stop_count(self, filters: Row) -> int:
+        """Runs the engine took back (lease lapsed or timed out), not failed by their agent."""
+        params: dict[str, Any] = {}
+        where = self._task_where(filters, params)
+        return int(self._scalar(
+            "SELECT COUNT(*) AS n FROM runs r WHERE r.status = 'failed' AND r.last_event_type = 'run.lease_expired'"
+            + (f" AND r.task_id IN (SELECT id FROM tasks WHERE {where})" if filters else ""),
+            params,
+        ))
+
+    def latency_stats(self, since: float) -> Row:
+        row = self._one(statement(self.dialect, "latency_stats"), {"since": since})
+        return row or {}

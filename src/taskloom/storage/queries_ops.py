@@ -1,4 +1,5 @@
-"""Queries for running Taskloom in production (issue #12): readiness, metrics gauges, retention.
+"""Queries for running Taskloom in production (issue #12): readiness, metrics gauges, retention,
+the services' saved state.
 Mixed into ``Tx``."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class OpsQueries:
         dialect: str
 
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+        def _one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None: ...
         def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
         def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any: ...
 
@@ -80,3 +82,14 @@ class OpsQueries:
             self._exec(sql, params)
         self._exec(f"DELETE FROM tasks WHERE id IN {names}", params)
         return found
+
+    # -- service state ----------------------------------------------------------
+    def service_state_get(self, name: str) -> Row | None:
+        return self._one("SELECT * FROM service_state WHERE name = :n", {"n": name})
+
+    def service_state_put(self, name: str, value: str, now: float) -> None:
+        self._exec(
+            "INSERT INTO service_state (name, value, updated_at) VALUES (:n, :v, :now)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            {"n": name, "v": value, "now": now},
+        )
