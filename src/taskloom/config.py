@@ -44,6 +44,7 @@ class Settings:
     metrics_enabled: bool = True
     metrics_public: bool = False
     metrics_max_channels: int = 100
+    opentelemetry: bool = False  # FastAPI's native OpenTelemetry spans/metrics (needs an SDK installed)
     cost_currency: str = "USD"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -85,5 +86,6 @@ class Settings:
             metrics_enabled=os.environ.get("TASKLOOM_METRICS", "1") not in ("0", "false", "no", "off"),
             metrics_public=os.environ.get("TASKLOOM_METRICS_PUBLIC", "") in ("1", "true", "yes"),
             metrics_max_channels=int(_float("TASKLOOM_METRICS_MAX_CHANNELS", 100)),
+            opentelemetry=os.environ.get("TASKLOOM_OPENTELEMETRY", "") in ("1", "true", "yes"),
             cost_currency=os.environ.get("TASKLOOM_COST_CURRENCY") or "USD",
         )

@@ -60,6 +60,7 @@ def test_metrics_count_the_work_and_logs_are_json_without_secrets(tmp_path: Any)
             assert r.status_code == 200 and r.headers["x-request-id"] == "req-123"
             generated = http.get("/api/tasks").headers["x-request-id"]
             assert len(generated) >= 16
+            assert len({http.get("/healthz").headers["x-request-id"] for _ in range(20)} | {generated}) == 21
             assert http.get("/api/tasks", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
             time.sleep(2.0)  # the lapsed lease is taken back
             m = scrape(srv.base_url, admin)

@@ -36,3 +36,21 @@ def test_bad_settings_are_refused() -> None:
         logs.configure("xml")
     with pytest.raises(ValueError, match="TASKLOOM_LOG_LEVEL"):
         logs.configure("json", "LOUD")
+
+
+@pytest.mark.parametrize("secret", [
+    "BEARER abcdefgh12345678", "bearer abcdefgh12345678", "tlk_abcdefgh12345678", "ct_abcdefgh12345678",
+    "eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl",
+])
+def test_each_kind_of_credential_is_redacted_alone(secret: str) -> None:
+    # redact() skips the regex for lines without a credential's marker: each kind alone must still be caught.
+    assert logs.redact(f"before {secret} after") == "before [redacted] after"
+    assert logs.redact("a plain line: POST /api/tasks 201 1.2ms") == "a plain line: POST /api/tasks 201 1.2ms"
+
+
+def test_timestamps_follow_the_clock_across_seconds() -> None:
+    # The date part is cached per second: it must change when the second does, in both directions.
+    assert logs._stamp(0.5) == "1970-01-01T00:00:00.500Z"
+    assert logs._stamp(61.25) == "1970-01-01T00:01:01.250Z"
+    assert logs._stamp(61.999) == "1970-01-01T00:01:01.999Z"
+    assert logs._stamp(0.0) == "1970-01-01T00:00:00.000Z"

@@ -101,6 +101,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
         description="A durable task runtime for teams of AI agents. Every endpoint but /healthz, /readyz and the docs"
                     " needs a bearer JWT or an API key (Authorization: Bearer, or X-API-Key).",
         lifespan=lifespan,
+        # Off unless asked for: FastAPI otherwise looks up the global OpenTelemetry providers on
+        # every request (about 3 % of a claim's CPU), and Taskloom has its own metrics and logs.
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
         default_response_class=JSONResponse,
         docs_url=None, redoc_url=None,  # /docs is served offline by api/docs.py
     )

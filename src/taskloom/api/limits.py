@@ -83,10 +83,9 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", ()))
-        too_large = _error(413, f"request body too large: limit is {self.limit} bytes")
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await too_large(scope, receive, send)
+            await self._too_large(scope, receive, send)
             return
         messages: list[Message] = []
         size = 0
@@ -97,7 +96,7 @@ class RequestGuard:
                 break
             size += len(message.get("body", b""))
             if size > self.limit:  # stop here: the rest is never read
-                await too_large(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
@@ -116,6 +115,9 @@ class RequestGuard:
             return await receive()
 
         await self.app(scope, replayed, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _error(413, f"request body too large: limit is {self.limit} bytes")(scope, receive, send)
 
 
 class RateLimit:

@@ -8,10 +8,11 @@ strings, headers and bodies are never logged: they may hold ids or secrets.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -27,6 +28,10 @@ from taskloom.metrics import CONTENT_TYPE, Metrics, metrics
 
 log = logging.getLogger("taskloom.request")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Generated request ids: a random prefix per process and a counter, unique without a uuid4
+# (an os.urandom call) per request.
+_ID_PREFIX = os.urandom(6).hex()
+_next_id = itertools.count(1)
 
 
 class RequestLog:
@@ -48,7 +53,7 @@ class RequestLog:
                 if REQUEST_ID.match(candidate):
                     request_id = candidate
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or f"{_ID_PREFIX}{next(_next_id):012x}"
         status = 500
 
         async def send_with_id(message: Message) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import cache
 
 
 class TaskStatus(StrEnum):
@@ -105,21 +106,25 @@ class IllegalTransition(RuntimeError):
     """A status write the state table does not allow: a bug in the caller, never bad input."""
 
 
+@cache  # the tables are constant; every status write asks (hot path)
 def task_can_move(current: str, target: str) -> bool:
     cur, tgt = TaskStatus(current), TaskStatus(target)
     return tgt in TASK_TRANSITIONS[cur] or (cur == tgt and cur not in TASK_TERMINAL)
 
 
+@cache
 def run_can_move(current: str, target: str) -> bool:
     cur, tgt = RunStatus(current), RunStatus(target)
     return tgt in RUN_TRANSITIONS[cur] or (cur == tgt and cur not in RUN_TERMINAL)
 
 
+@cache
 def task_sources(target: str) -> tuple[TaskStatus, ...]:
     """Every status a task may move to ``target`` from, in declaration order."""
     return tuple(s for s in TaskStatus if task_can_move(s, target))
 
 
+@cache
 def run_sources(target: str) -> tuple[RunStatus, ...]:
     """Every status a run may move to ``target`` from, in declaration order."""
     return tuple(s for s in RunStatus if run_can_move(s, target))
