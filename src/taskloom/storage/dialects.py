@@ -10,6 +10,7 @@ a whole are named SQL files per dialect instead (storage/named_sql.py).
 | hook | SQLite | PostgreSQL |
 |---|---|---|
 | ``placeholders`` | ``:name`` as written | ``%(name)s`` (psycopg) |
+| ``positional`` | ``?`` by position | ``%s`` by position |
 | ``lock`` | nothing: one writer serialises every write | ``FOR UPDATE`` / ``FOR SHARE`` |
 | ``skip_locked`` | nothing | ``FOR UPDATE SKIP LOCKED`` |
 | ``index_hint`` | ``INDEXED BY`` (no statistics) | nothing: the planner has statistics |
@@ -22,12 +23,24 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any, Literal
 
 from taskloom.storage.statements import in_list
 
 LockMode = Literal["update", "share"]
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=512)  # batch statements repeat the same few texts (one per batch size)
+def _positional(sql: str, mark: str) -> tuple[str, tuple[str, ...]]:
+    names: list[str] = []
+
+    def one(m: re.Match[str]) -> str:
+        names.append(m.group(1))
+        return mark
+
+    return _PARAM.sub(one, sql.replace("%", "%%") if mark == "%s" else sql), tuple(names)
 
 
 class Dialect:
@@ -38,6 +51,13 @@ class Dialect:
     def placeholders(self, sql: str) -> str:
         """The statement with its ``:name`` parameters in the driver's style."""
         raise NotImplementedError
+
+    positional_mark: str
+
+    def positional(self, sql: str) -> tuple[str, tuple[str, ...]]:
+        """The statement with its ``:name`` parameters bound by position instead, and the names
+        in the order the driver wants their values (a name used twice is listed twice)."""
+        return _positional(sql, self.positional_mark)
 
     def lock(self, mode: LockMode | None) -> str:
         """The clause that locks the rows a ``SELECT`` reads until the transaction ends."""
@@ -67,6 +87,7 @@ class Dialect:
 
 class SqliteDialect(Dialect):
     name = "sqlite"
+    positional_mark = "?"
 
     def placeholders(self, sql: str) -> str:
         return sql
@@ -93,6 +114,7 @@ class SqliteDialect(Dialect):
 
 class PostgresDialect(Dialect):
     name = "postgres"
+    positional_mark = "%s"
 
     def __init__(self) -> None:
         self._cache: dict[str, str] = {}

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from taskloom.domain.errors import InvalidInput
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
 from taskloom.rows import EventRow, NewRun, Notice, Row
 from taskloom.storage.dialects import Dialect
@@ -108,6 +109,25 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
     def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
+    def _rows_at(self, sql: str, params: dict[str, Any]) -> list[Row]:
+        """``_rows`` with the parameters bound by position (the batch statements, hundreds of
+        parameters each). SQLite finds a named parameter by a linear search over the statement's
+        names, so binding n of them costs O(n^2): a 100-row event INSERT took 19 us a row named,
+        3.5 us by position."""
+        text, names = self.sql_dialect.positional(sql)
+        args = [params[n] for n in names]
+        for value in args:  # what SQLite's _storable refuses, refused the same way on both
+            if isinstance(value, str) and "\x00" in value:
+                raise InvalidInput("invalid value: a string cannot contain NUL (0x00) characters")
+        cur = self.conn.execute(text, args)
+        if cur.description is None:
+            return []
+        rows = cur.fetchall()
+        if rows and not isinstance(rows[0], dict):  # sqlite3 gives tuples, psycopg (dict_row) dicts
+            columns = [d[0] for d in cur.description]
+            return [dict(zip(columns, r, strict=True)) for r in rows]
+        return list(rows)
+
     def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         row = self._one(sql, params)
         return None if row is None else next(iter(row.values()))
@@ -151,7 +171,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
                 for c in columns:
                     params[f"{c}{i}"] = row[c]
                 values.append("(" + ", ".join(f":{c}{i}" for c in columns) + ")")
-            for got in self._rows(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}"
+            for got in self._rows_at(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}"
                                   " RETURNING *", params):
                 stored[got["id"]] = got
         return [stored[row["id"]] for row in rows]
@@ -199,7 +219,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         values = self._values("u", [[item["id"], *(item[k] for k in own)] for item in items], params)
         sets = [set_clause(changes, params, TASK_COLUMNS, "tasks"), *(f"{k} = items.{k}" for k in own),
                 "event_seq = tasks.event_seq + 1"]
-        rows = self._rows(
+        rows = self._rows_at(
             f"WITH items({', '.join(['id', *own])}) AS (VALUES {values})"
             f" UPDATE tasks SET {', '.join(s for s in sets if s)} FROM items"
             f" WHERE tasks.id = items.id AND tasks.status IN {in_list('s', list(expect_status), params)}"
@@ -481,7 +501,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         params: dict[str, Any] = {"now": now}
         values = self._values("c", [(i["id"], i["result"], i["terminal_key"], i["token_hash"]) for i in items],
                               params)
-        rows = self._rows(statement(self.dialect, "complete_batch", items=values,
+        rows = self._rows_at(statement(self.dialect, "complete_batch", items=values,
                                     fence=self._fence_sql(fence, params)), params)
         self.run_transitions.extend(rows)
         return rows
@@ -498,7 +518,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         if session_id:
             params["session_id"] = session_id
             session = ", session_id = :session_id"
-        rows = self._rows(statement(self.dialect, "claim_take", items=values, session=session), params)
+        rows = self._rows_at(statement(self.dialect, "claim_take", items=values, session=session), params)
         self.run_transitions.extend(rows)
         return rows
 
@@ -573,7 +593,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
                 for c in EVENT_COLUMNS:
                     params[f"{c}{i}"] = row.get(c)
                 values.append("(" + ", ".join(f":{c}{i}" for c in EVENT_COLUMNS) + ")")
-            self._exec(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join(values)}", params)
+            self._rows_at(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join(values)}", params)
 
     def event_insert(self, row: EventRow) -> None:
         self.notify(("task", row["task_id"]))
