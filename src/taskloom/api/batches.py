@@ -15,7 +15,7 @@ from taskloom.api import views
 from taskloom.api.auth import CurrentActor
 from taskloom.api.budgets import BUDGET_204, budget_spent
 from taskloom.api.deps import EngineDep, ok
-from taskloom.api.runs import claim_body, claim_filters, usage_of
+from taskloom.api.runs import claim_filters, usage_of
 from taskloom.api.runtime import spec_from
 from taskloom.api.schemas import (
     ERRORS,
@@ -107,7 +107,7 @@ async def claim_batch(engine: EngineDep, actor: CurrentActor, body: ClaimBatch |
         return budget_spent(exc)
     if not claims:
         return Response(status_code=204)
-    return ok({"claims": [claim_body(c)["claim"] for c in claims]})
+    return ok({"claims": [views.claim(c.run, c.task, c.token) for c in claims]})
 
 
 @router.post("/api/agent/tasks/complete-batch", response_model=ResultsEnvelope,

@@ -49,21 +49,7 @@ def usage_of(body: RunComplete | Heartbeat | RunFail) -> Row:
 
 
 def claim_body(claim: run_ops.Claim) -> dict[str, Any]:
-    task = claim.task
-    return {
-        "claim": {
-            "coordination_channel": views.coordination_channel(claim.run),
-            "lease": views.lease(claim.run, claim.token),
-            "run": views.run_record(claim.run),
-            "task": {
-                **views.task_ref(task),
-                "description": task["description"],
-                "metadata": views.js(task["metadata"]),
-                "network_channel": task["network_channel"],
-            },
-            "claim_token": claim.token,
-        }
-    }
+    return {"claim": views.claim(claim.run, claim.task, claim.token)}
 
 
 def claim_filters(body: ClaimNext) -> run_ops.ClaimFilters:
