@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from taskloom.domain.errors import InvalidInput
@@ -59,6 +60,25 @@ EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "a
                  "origin_ref", "payload", "created_at")
 _EVENT_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
                  f"VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)})")
+
+
+@lru_cache(maxsize=256)  # the same few shapes each batch: the text (and the driver's prepared statement) is reused
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int, tail: str) -> str:
+    """A multi-row INSERT of ``rows`` rows; its parameters, row by row, take ``_rows_at``'s ``lead``."""
+    one = ", ".join(f":{c}" for c in columns)  # the names only mark places: the values come by position
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([f'({one})'] * rows)}{tail}"
+
+
+@lru_cache(maxsize=256)
+def _values_sql(prefix: str, rows: int, width: int) -> str:
+    return ", ".join("(" + ", ".join(f":{prefix}{i}_{j}" for j in range(width)) + ")" for i in range(rows))
+
+
+def _values(prefix: str, rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """The rows of a ``VALUES`` list, ``(:c0_0, :c0_1), (...)``, and their values in order (the
+    ``lead`` of ``_rows_at``: the list must open the statement). A column of NULLs and text is
+    text on both databases; others are cast where they are used."""
+    return _values_sql(prefix, len(rows), len(rows[0]) if rows else 0), [v for row in rows for v in row]
 
 
 def _check_guard(changes: Row, expect_status: Sequence[str] | None,
@@ -109,13 +129,14 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
     def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
-    def _rows_at(self, sql: str, params: dict[str, Any]) -> list[Row]:
+    def _rows_at(self, sql: str, params: dict[str, Any] | None = None, lead: Sequence[Any] = ()) -> list[Row]:
         """``_rows`` with the parameters bound by position (the batch statements, hundreds of
         parameters each). SQLite finds a named parameter by a linear search over the statement's
         names, so binding n of them costs O(n^2): a 100-row event INSERT took 19 us a row named,
-        3.5 us by position."""
+        3.5 us by position. ``lead``: the values of the statement's first parameters, in order
+        (a ``VALUES`` list from ``_values``), so they need no names in ``params``."""
         text, names = self.sql_dialect.positional(sql)
-        args = [params[n] for n in names]
+        args = [*lead, *(params[n] for n in names[len(lead):])] if params else list(lead)
         for value in args:  # what SQLite's _storable refuses, refused the same way on both
             if isinstance(value, str) and "\x00" in value:
                 raise InvalidInput("invalid value: a string cannot contain NUL (0x00) characters")
@@ -149,6 +170,19 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         """The number in a new task's ``TL-<n>`` identifier."""
         return self.counter_next("task_identifier")
 
+    def task_identifiers_next(self, n: int) -> list[int]:
+        """``n`` identifier numbers at once (batch create), in increasing order: one statement
+        where the numbers come from the counters row, else one ``task_identifier_next`` each
+        (a backend that numbers them its own way, as PostgreSQL with a sequence)."""
+        if n <= 0:
+            return []
+        if type(self).task_identifier_next is not SqlTx.task_identifier_next:
+            return [self.task_identifier_next() for _ in range(n)]
+        last = int(self._scalar(
+            "INSERT INTO counters (name, value) VALUES ('task_identifier', :n) "
+            "ON CONFLICT (name) DO UPDATE SET value = counters.value + :n RETURNING value", {"n": n}))
+        return list(range(last - n + 1, last + 1))
+
     # -- tasks ------------------------------------------------------------------
     def task_insert(self, row: Row) -> None:
         self._exec(insert_statement("tasks", row, TASK_COLUMNS), row)
@@ -162,17 +196,12 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             return []
         columns = list(rows[0])
         check_columns(columns, allowed, table)
-        per = max(1, 1000 // len(columns))  # SQLite parses named parameters in quadratic time: keep it ~1,000
+        per = max(1, 1000 // len(columns))  # ~1,000 parameters a statement
         stored: dict[str, Row] = {}
         for start in range(0, len(rows), per):
-            params: dict[str, Any] = {}
-            values = []
-            for i, row in enumerate(rows[start:start + per]):
-                for c in columns:
-                    params[f"{c}{i}"] = row[c]
-                values.append("(" + ", ".join(f":{c}{i}" for c in columns) + ")")
-            for got in self._rows_at(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}"
-                                  " RETURNING *", params):
+            chunk = rows[start:start + per]
+            for got in self._rows_at(_insert_sql(table, tuple(columns), len(chunk), " RETURNING *"),
+                                     lead=[row[c] for row in chunk for c in columns]):
                 stored[got["id"]] = got
         return [stored[row["id"]] for row in rows]
 
@@ -216,7 +245,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         _check_guard(changes, expect_status, task_sources, "task")
         check_columns(own, TASK_COLUMNS, "tasks")
         params: dict[str, Any] = {}
-        values = self._values("u", [[item["id"], *(item[k] for k in own)] for item in items], params)
+        values, lead = _values("u", [[item["id"], *(item[k] for k in own)] for item in items])
         sets = [set_clause(changes, params, TASK_COLUMNS, "tasks"), *(f"{k} = items.{k}" for k in own),
                 "event_seq = tasks.event_seq + 1"]
         rows = self._rows_at(
@@ -226,7 +255,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             # SQLite's RETURNING takes no "tasks.*"; PostgreSQL's "*" adds the items' columns,
             # which hold the same values as the task's own.
             " RETURNING *",
-            params,
+            params, lead,
         )
         for row in rows:
             self.notify(("task", row["id"]))
@@ -499,10 +528,9 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         ids distinct; ``fence`` as for ``run_complete`` (without a token). Returns the completed
         runs; the others were refused."""
         params: dict[str, Any] = {"now": now}
-        values = self._values("c", [(i["id"], i["result"], i["terminal_key"], i["token_hash"]) for i in items],
-                              params)
+        values, lead = _values("c", [(i["id"], i["result"], i["terminal_key"], i["token_hash"]) for i in items])
         rows = self._rows_at(statement(self.dialect, "complete_batch", items=values,
-                                    fence=self._fence_sql(fence, params)), params)
+                                       fence=self._fence_sql(fence, params)), params, lead)
         self.run_transitions.extend(rows)
         return rows
 
@@ -513,12 +541,12 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         claimed runs; one missing was no longer queued."""
         params: dict[str, Any] = {"now": now, "kind": holder[0], "ref": holder[1], "lease_until": now + lease_seconds,
                                   "lease_seconds": lease_seconds}
-        values = self._values("k", [(i["id"], i["token_hash"], i["timeout_at"]) for i in items], params)
+        values, lead = _values("k", [(i["id"], i["token_hash"], i["timeout_at"]) for i in items])
         session = ""
         if session_id:
             params["session_id"] = session_id
             session = ", session_id = :session_id"
-        rows = self._rows_at(statement(self.dialect, "claim_take", items=values, session=session), params)
+        rows = self._rows_at(statement(self.dialect, "claim_take", items=values, session=session), params, lead)
         self.run_transitions.extend(rows)
         return rows
 
@@ -535,19 +563,6 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             clauses.append("(workspace_id IS NULL OR workspace_id IN "
                            + in_list("fw", list(fence["visible_workspaces"]) or [""], params) + ")")
         return "".join(" AND " + c for c in clauses)
-
-    def _values(self, prefix: str, rows: Sequence[Sequence[Any]], params: dict[str, Any]) -> str:
-        """The rows of a ``VALUES`` list, ``(:c0_0, :c0_1), (...)``, their values put in ``params``.
-        A column of NULLs and text is text on both databases; others are cast where they are used."""
-        out = []
-        for i, row in enumerate(rows):
-            cells = []
-            for j, value in enumerate(row):
-                key = f"{prefix}{i}_{j}"
-                params[key] = value
-                cells.append(f":{key}")
-            out.append("(" + ", ".join(cells) + ")")
-        return ", ".join(out)
 
     def runs_lease_expired(self, now: float, limit: int = 200) -> list[Row]:
         return self._rows(statement(self.dialect, "rescue"), {"now": now, "limit": limit})
@@ -587,13 +602,8 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             self.notify(("task", row["task_id"]))
         for start in range(0, len(rows), 100):
             chunk = rows[start:start + 100]
-            params: dict[str, Any] = {}
-            values = []
-            for i, row in enumerate(chunk):
-                for c in EVENT_COLUMNS:
-                    params[f"{c}{i}"] = row.get(c)
-                values.append("(" + ", ".join(f":{c}{i}" for c in EVENT_COLUMNS) + ")")
-            self._rows_at(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join(values)}", params)
+            self._rows_at(_insert_sql("events", EVENT_COLUMNS, len(chunk), ""),
+                          lead=[row.get(c) for row in chunk for c in EVENT_COLUMNS])
 
     def event_insert(self, row: EventRow) -> None:
         self.notify(("task", row["task_id"]))
