@@ -167,3 +167,13 @@ def test_batches_need_a_token_and_keep_role_rules(api: Api) -> None:
     r = api.post("/api/agent/tasks/complete-batch", {"items": [{"run_id": c["run"]["id"]}]},
                  headers={**ADMIN, **{"Authorization": agent("a2")["Authorization"]}})
     assert r.json()["results"][0]["status"] == 403
+
+
+def test_create_batch_numbers_identifiers_as_single_creates_would(api: Api) -> None:
+    first = create(api, title="first")
+    r = api.post("/api/tasks/batch", {"tasks": [{"title": "a"}, {"title": "b", "dependencies": [first["id"]]},
+                                                {"title": "c"}]})
+    assert r.status_code == 201, r.text
+    last = create(api, title="last")
+    numbers = [int(t["identifier"].removeprefix("TL-")) for t in [first, *r.json()["tasks"], last]]
+    assert numbers == list(range(numbers[0], numbers[0] + 5)), numbers

@@ -32,6 +32,14 @@ def test_counters_hand_out_each_value_once(store: Store) -> None:
     assert second > first
 
 
+def test_task_identifiers_next_takes_a_block_no_single_call_repeats(store: Store) -> None:
+    before = store.write(lambda tx: tx.task_identifier_next())
+    block = store.write(lambda tx: tx.task_identifiers_next(5))
+    after = store.write(lambda tx: tx.task_identifier_next())
+    assert len(block) == 5 and block == sorted(set(block)) and before < block[0] and block[-1] < after
+    assert store.write(lambda tx: tx.task_identifiers_next(0)) == []
+
+
 # -- tasks -------------------------------------------------------------------------------------
 
 

@@ -119,9 +119,11 @@ def create_many(tx: Tx, ctx: Ctx, specs: list[task_ops.TaskSpec]) -> list[Row]:
             tasks.extend(task_ops.create_ready(tx, ctx, [r for r, _ in plain], [src for _, src in plain])[0])
             plain.clear()
 
+    # The identifier numbers the items would take one by one, taken in one statement.
+    numbers = iter(tx.task_identifiers_next(sum(1 for spec in specs if not spec.identifier)))
     for i, spec in enumerate(specs):
         try:
-            row = task_ops.new_task_row(tx, ctx, spec)
+            row = task_ops.new_task_row(tx, ctx, spec, None if spec.identifier else next(numbers))
             if task_ops.plain(spec):
                 if any(isinstance(v, str) and "\x00" in v for v in row.values()):
                     raise InvalidInput("invalid value: a string cannot contain NUL (0x00) characters")

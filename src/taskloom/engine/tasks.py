@@ -77,9 +77,9 @@ def create_task(tx: Tx, ctx: Ctx, spec: TaskSpec) -> tuple[Row, Row | None]:
     return create_general(tx, ctx, spec, row)
 
 
-def new_task_row(tx: Tx, ctx: Ctx, spec: TaskSpec) -> Row:
+def new_task_row(tx: Tx, ctx: Ctx, spec: TaskSpec, number: int | None = None) -> Row:
     """The new task's row as first inserted (draft or pending), after checking ``spec``; it
-    takes the task's identifier number."""
+    takes the task's identifier number (``number``: one the caller already took)."""
     if not spec.title or not spec.title.strip():
         raise InvalidInput("title must not be empty")
     scope = spec.scope or ("workspace" if spec.workspace_id else "global")
@@ -98,7 +98,7 @@ def new_task_row(tx: Tx, ctx: Ctx, spec: TaskSpec) -> Row:
     task_id = spec.task_id or new_uuid()  # a fresh UUID cannot exist already
     if spec.task_id and tx.task_get(task_id) is not None:
         raise Conflict(f"task {task_id} already exists")
-    identifier = spec.identifier or f"TL-{tx.task_identifier_next()}"
+    identifier = spec.identifier or f"TL-{tx.task_identifier_next() if number is None else number}"
     if spec.identifier and tx.task_get_by_identifier(spec.identifier) is not None:
         raise Conflict(f"identifier {spec.identifier} is already taken")
     approval_state = "pending" if spec.approval_policy == "required" else "not_required"

@@ -50,6 +50,9 @@ class CounterStore(Protocol):
     def task_identifier_next(self) -> int:
         """The number in a new task's ``TL-<n>`` identifier."""
 
+    def task_identifiers_next(self, n: int) -> list[int]:
+        """``n`` of them at once (batch create), in increasing order, none handed out before."""
+
 
 class TaskStore(Protocol):
     """The core ``tasks`` rows. A status write is guarded (``expect_status``) by states the state table allows it from."""
