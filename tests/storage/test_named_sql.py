@@ -14,8 +14,8 @@ from taskloom.storage.postgres import _pg_sql
 
 HOT_PATH = {"claim", "complete", "rescue", "complete_batch", "claim_take"}
 # Slots a statement cannot do without (a VALUES list), filled as the code fills them.
-REQUIRED = {"complete_batch": {"items": "(CAST(:i AS text), CAST(:r AS text), CAST(:k AS text), CAST(:h AS text))"},
-            "claim_take": {"items": "(CAST(:i AS text), CAST(:h AS text), CAST(:t AS text))"}}
+REQUIRED = {"complete_batch": {"items": "VALUES (CAST(:i AS text), CAST(:r AS text), CAST(:k AS text), CAST(:h AS text))"},
+            "claim_take": {"items": "VALUES (CAST(:i AS text), CAST(:h AS text), CAST(:t AS text))"}}
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 

@@ -11,6 +11,8 @@ a whole are named SQL files per dialect instead (storage/named_sql.py).
 |---|---|---|
 | ``placeholders`` | ``:name`` as written | ``%(name)s`` (psycopg) |
 | ``positional`` | ``?`` by position | ``%s`` by position |
+| ``row_source`` | ``VALUES (...), (...)`` | ``unnest`` of one array a column |
+| ``insert_rows`` | multi-row ``VALUES``, ~1,000 values a statement | one ``json_populate_recordset`` |
 | ``lock`` | nothing: one writer serialises every write | ``FOR UPDATE`` / ``FOR SHARE`` |
 | ``skip_locked`` | nothing | ``FOR UPDATE SKIP LOCKED`` |
 | ``index_hint`` | ``INDEXED BY`` (no statistics) | nothing: the planner has statistics |
@@ -23,9 +25,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
+import orjson
+
+from taskloom.domain.errors import InvalidInput
 from taskloom.storage.statements import in_list
 
 LockMode = Literal["update", "share"]
@@ -43,6 +49,20 @@ def _positional(sql: str, mark: str) -> tuple[str, tuple[str, ...]]:
     return _PARAM.sub(one, sql.replace("%", "%%") if mark == "%s" else sql), tuple(names)
 
 
+@lru_cache(maxsize=256)  # the same few shapes each batch: the text (and the driver's prepared statement) is reused
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int, tail: str) -> str:
+    one = ", ".join(f":{c}" for c in columns)  # the names only mark places: the values come by position
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([f'({one})'] * rows)}{tail}"
+
+
+@lru_cache(maxsize=256)
+def _values_sql(prefix: str, rows: int, width: int) -> str:
+    return "VALUES " + ", ".join("(" + ", ".join(f":{prefix}{i}_{j}" for j in range(width)) + ")" for i in range(rows))
+
+
+Statement = tuple[str, list[Any]]  # text with :name marks, and the values of its parameters in order
+
+
 class Dialect:
     """The hooks every backend's dialect implements."""
 
@@ -58,6 +78,18 @@ class Dialect:
         """The statement with its ``:name`` parameters bound by position instead, and the names
         in the order the driver wants their values (a name used twice is listed twice)."""
         return _positional(sql, self.positional_mark)
+
+    def row_source(self, prefix: str, rows: Sequence[Sequence[Any]], types: Sequence[str]) -> Statement:
+        """The rows of a batch statement's ``WITH items(...) AS (<here>)`` (an UPDATE ... FROM
+        items), and the values of its parameters in order: they must open the statement.
+        ``types``: each column's type (PostgreSQL's name)."""
+        raise NotImplementedError
+
+    def insert_rows(self, table: str, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]],
+                    tail: str = "") -> list[Statement]:
+        """Statements inserting ``rows`` (``columns`` of each; a missing key is NULL), each
+        ending in ``tail`` (a RETURNING clause)."""
+        raise NotImplementedError
 
     def lock(self, mode: LockMode | None) -> str:
         """The clause that locks the rows a ``SELECT`` reads until the transaction ends."""
@@ -92,6 +124,16 @@ class SqliteDialect(Dialect):
     def placeholders(self, sql: str) -> str:
         return sql
 
+    def row_source(self, prefix: str, rows: Sequence[Sequence[Any]], types: Sequence[str]) -> Statement:
+        # A column of NULLs and text is text; the statements cast the others where they use them.
+        return _values_sql(prefix, len(rows), len(types)), [v for row in rows for v in row]
+
+    def insert_rows(self, table: str, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]],
+                    tail: str = "") -> list[Statement]:
+        per = max(1, 1000 // len(columns))  # ~1,000 values a statement
+        return [(_insert_sql(table, columns, len(rows[i:i + per]), tail),
+                 [row.get(c) for row in rows[i:i + per] for c in columns]) for i in range(0, len(rows), per)]
+
     def lock(self, mode: LockMode | None) -> str:
         return ""
 
@@ -125,6 +167,27 @@ class PostgresDialect(Dialect):
             cached = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
             self._cache[sql] = cached
         return cached
+
+    # Batches pass one parameter a column (an array) or one for all rows (JSON): the statement's
+    # text does not grow with the batch, so psycopg parses it once (it caches only statements of
+    # <= 4,096 characters and <= 50 parameters) and the server prepares it.
+    def row_source(self, prefix: str, rows: Sequence[Sequence[Any]], types: Sequence[str]) -> Statement:
+        arrays = ", ".join(f"CAST(:{prefix}{j} AS {t}[])" for j, t in enumerate(types))
+        columns: list[Any] = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in types]
+        for j, t in enumerate(types):
+            if t == "double precision":  # one element type per array: 300 (an int) is 300.0
+                columns[j] = [None if v is None else float(v) for v in columns[j]]
+        return f"SELECT * FROM unnest({arrays})", columns
+
+    def insert_rows(self, table: str, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]],
+                    tail: str = "") -> list[Statement]:
+        try:
+            data = orjson.dumps(rows).decode()  # keys other than ``columns`` are ignored
+        except (orjson.JSONEncodeError, TypeError) as exc:  # an integer beyond 64 bits
+            raise InvalidInput(f"invalid value: {exc}") from exc
+        names = ", ".join(columns)
+        return [(f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table},"
+                 f" CAST(:rows AS json)){tail}", [data])]
 
     def lock(self, mode: LockMode | None) -> str:
         return {None: "", "update": " FOR UPDATE", "share": " FOR SHARE"}[mode]

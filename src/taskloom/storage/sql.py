@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from taskloom.domain.errors import InvalidInput
@@ -60,25 +59,6 @@ EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "a
                  "origin_ref", "payload", "created_at")
 _EVENT_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
                  f"VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)})")
-
-
-@lru_cache(maxsize=256)  # the same few shapes each batch: the text (and the driver's prepared statement) is reused
-def _insert_sql(table: str, columns: tuple[str, ...], rows: int, tail: str) -> str:
-    """A multi-row INSERT of ``rows`` rows; its parameters, row by row, take ``_rows_at``'s ``lead``."""
-    one = ", ".join(f":{c}" for c in columns)  # the names only mark places: the values come by position
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([f'({one})'] * rows)}{tail}"
-
-
-@lru_cache(maxsize=256)
-def _values_sql(prefix: str, rows: int, width: int) -> str:
-    return ", ".join("(" + ", ".join(f":{prefix}{i}_{j}" for j in range(width)) + ")" for i in range(rows))
-
-
-def _values(prefix: str, rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
-    """The rows of a ``VALUES`` list, ``(:c0_0, :c0_1), (...)``, and their values in order (the
-    ``lead`` of ``_rows_at``: the list must open the statement). A column of NULLs and text is
-    text on both databases; others are cast where they are used."""
-    return _values_sql(prefix, len(rows), len(rows[0]) if rows else 0), [v for row in rows for v in row]
 
 
 def _check_guard(changes: Row, expect_status: Sequence[str] | None,
@@ -134,7 +114,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         parameters each). SQLite finds a named parameter by a linear search over the statement's
         names, so binding n of them costs O(n^2): a 100-row event INSERT took 19 us a row named,
         3.5 us by position. ``lead``: the values of the statement's first parameters, in order
-        (a ``VALUES`` list from ``_values``), so they need no names in ``params``."""
+        (a dialect's ``row_source`` or ``insert_rows``), so they need no names in ``params``."""
         text, names = self.sql_dialect.positional(sql)
         args = [*lead, *(params[n] for n in names[len(lead):])] if params else list(lead)
         for value in args:  # what SQLite's _storable refuses, refused the same way on both
@@ -196,12 +176,9 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             return []
         columns = list(rows[0])
         check_columns(columns, allowed, table)
-        per = max(1, 1000 // len(columns))  # ~1,000 parameters a statement
         stored: dict[str, Row] = {}
-        for start in range(0, len(rows), per):
-            chunk = rows[start:start + per]
-            for got in self._rows_at(_insert_sql(table, tuple(columns), len(chunk), " RETURNING *"),
-                                     lead=[row[c] for row in chunk for c in columns]):
+        for sql, lead in self.sql_dialect.insert_rows(table, tuple(columns), rows, " RETURNING *"):
+            for got in self._rows_at(sql, lead=lead):
                 stored[got["id"]] = got
         return [stored[row["id"]] for row in rows]
 
@@ -245,11 +222,12 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         _check_guard(changes, expect_status, task_sources, "task")
         check_columns(own, TASK_COLUMNS, "tasks")
         params: dict[str, Any] = {}
-        values, lead = _values("u", [[item["id"], *(item[k] for k in own)] for item in items])
+        values, lead = self.sql_dialect.row_source("u", [[item["id"], *(item[k] for k in own)] for item in items],
+                                                   ["text"] * (1 + len(own)))
         sets = [set_clause(changes, params, TASK_COLUMNS, "tasks"), *(f"{k} = items.{k}" for k in own),
                 "event_seq = tasks.event_seq + 1"]
         rows = self._rows_at(
-            f"WITH items({', '.join(['id', *own])}) AS (VALUES {values})"
+            f"WITH items({', '.join(['id', *own])}) AS ({values})"
             f" UPDATE tasks SET {', '.join(s for s in sets if s)} FROM items"
             f" WHERE tasks.id = items.id AND tasks.status IN {in_list('s', list(expect_status), params)}"
             # SQLite's RETURNING takes no "tasks.*"; PostgreSQL's "*" adds the items' columns,
@@ -528,7 +506,8 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         ids distinct; ``fence`` as for ``run_complete`` (without a token). Returns the completed
         runs; the others were refused."""
         params: dict[str, Any] = {"now": now}
-        values, lead = _values("c", [(i["id"], i["result"], i["terminal_key"], i["token_hash"]) for i in items])
+        values, lead = self.sql_dialect.row_source(
+            "c", [(i["id"], i["result"], i["terminal_key"], i["token_hash"]) for i in items], ["text"] * 4)
         rows = self._rows_at(statement(self.dialect, "complete_batch", items=values,
                                        fence=self._fence_sql(fence, params)), params, lead)
         self.run_transitions.extend(rows)
@@ -541,7 +520,8 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         claimed runs; one missing was no longer queued."""
         params: dict[str, Any] = {"now": now, "kind": holder[0], "ref": holder[1], "lease_until": now + lease_seconds,
                                   "lease_seconds": lease_seconds}
-        values, lead = _values("k", [(i["id"], i["token_hash"], i["timeout_at"]) for i in items])
+        values, lead = self.sql_dialect.row_source("k", [(i["id"], i["token_hash"], i["timeout_at"]) for i in items],
+                                                   ["text", "text", "double precision"])
         session = ""
         if session_id:
             params["session_id"] = session_id
@@ -600,10 +580,9 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         """Append events with multi-row INSERTs (100 rows a statement)."""
         for row in rows:
             self.notify(("task", row["task_id"]))
-        for start in range(0, len(rows), 100):
-            chunk = rows[start:start + 100]
-            self._rows_at(_insert_sql("events", EVENT_COLUMNS, len(chunk), ""),
-                          lead=[row.get(c) for row in chunk for c in EVENT_COLUMNS])
+        if rows:
+            for sql, lead in self.sql_dialect.insert_rows("events", EVENT_COLUMNS, rows):
+                self._rows_at(sql, lead=lead)
 
     def event_insert(self, row: EventRow) -> None:
         self.notify(("task", row["task_id"]))

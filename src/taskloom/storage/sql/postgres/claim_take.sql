@@ -1,8 +1,8 @@
 -- Claim many queued runs in one guarded UPDATE (claim-batch): the same lease for all, each with
--- its own claim token hash and timeout. Slot /*items*/ is the VALUES list (id, token_hash,
--- timeout_at); /*session*/ sets session_id when the caller gave one. A run not returned was no
--- longer queued.
-WITH items(id, token_hash, timeout_at) AS (VALUES /*items*/)
+-- its own claim token hash and timeout. Slot /*items*/ is the rows (id, token_hash, timeout_at):
+-- VALUES on SQLite, unnest of one array a column on PostgreSQL. /*session*/ sets session_id when
+-- the caller gave one. A run not returned was no longer queued.
+WITH items(id, token_hash, timeout_at) AS (/*items*/)
 UPDATE runs SET
   status = 'claimed', claimed_at = :now, claimed_by_kind = :kind, claimed_by_ref = :ref,
   claim_token_hash = items.token_hash, lease_until = :lease_until, lease_seconds = :lease_seconds,

@@ -1,8 +1,9 @@
--- Complete many live runs in one guarded UPDATE (complete-batch). Slot /*items*/ is the VALUES
--- list (id, result, terminal_key, token_hash), one row per item; an item's token_hash, when
--- given, must be its run's current one. Slot /*fence*/ adds the caller's checks (holder,
--- workspaces). The runs not returned were refused: each is then read to say why.
-WITH items(id, result, terminal_key, token_hash) AS (VALUES /*items*/)
+-- Complete many live runs in one guarded UPDATE (complete-batch). Slot /*items*/ is the rows
+-- (id, result, terminal_key, token_hash), one per item: VALUES on SQLite, unnest of one array a
+-- column on PostgreSQL. An item's token_hash, when given, must be its run's current one. Slot
+-- /*fence*/ adds the caller's checks (holder, workspaces). The runs not returned were refused:
+-- each is then read to say why.
+WITH items(id, result, terminal_key, token_hash) AS (/*items*/)
 UPDATE runs SET
   status = 'completed', ended_at = :now, result = items.result, terminal_key = items.terminal_key,
   started_at = COALESCE(runs.started_at, :now), last_event_type = 'run.completed', last_activity_at = :now
