@@ -13,6 +13,7 @@ import pytest
 from taskloom.domain.states import IllegalTransition
 from taskloom.rows import Row
 from taskloom.storage.protocols import Tx
+from taskloom.storage.sql import COMPLETED_RUN_COLUMNS
 from tests.storage.conftest import NOW, Store, event_row, run_row, task_row
 
 
@@ -322,11 +323,16 @@ def test_runs_complete_many_is_fenced_per_item(store: Store) -> None:
              {"id": "rd", "result": None, "terminal_key": None, "token_hash": None},
              {"id": "missing", "result": None, "terminal_key": None, "token_hash": None}]
 
+    returned: dict[str, Row] = {}
+
     def complete(tx: Tx) -> tuple[list[str], list[str]]:
         rows = tx.runs_complete_many(items, NOW + 1, {"holder": ("agent_session", "me")})
+        returned.update((r["id"], r) for r in rows)
         return sorted(r["id"] for r in rows), sorted(r["id"] for r in tx.run_transitions)
 
     assert store.write(complete) == (["ra", "rd"], ["ra", "rd"])
+    stored = store.read(lambda tx: tx.run_get("rd"))
+    assert returned["rd"] == {c: stored[c] for c in COMPLETED_RUN_COLUMNS}, "the lease's and hooks' columns, as stored"
     ra = store.read(lambda tx: tx.run_get("ra"))
     assert ra["status"] == "completed" and ra["result"] == '"x"' and ra["terminal_key"] == "k" and ra["ended_at"] == NOW + 1
     assert store.read(lambda tx: tx.run_get("rb"))["status"] == "claimed"

@@ -165,7 +165,8 @@ class RunStore(Protocol):
 
     def runs_complete_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
         """Complete many live runs in one guarded update (named statement ``complete_batch``);
-        ``items``: id, result, terminal_key, token_hash. Returns the completed runs."""
+        ``items``: id, result, terminal_key, token_hash. Returns the completed runs, with the
+        columns a lease and the commit hooks read (``COMPLETED_RUN_COLUMNS``), not whole rows."""
 
 
 class EventStore(Protocol):

@@ -2,7 +2,8 @@
 -- (id, result, terminal_key, token_hash), one per item: VALUES on SQLite, unnest of one array a
 -- column on PostgreSQL. An item's token_hash, when given, must be its run's current one. Slot
 -- /*fence*/ adds the caller's checks (holder, workspaces). The runs not returned were refused:
--- each is then read to say why.
+-- each is then read to say why. RETURNING: what the answer (a lease) and the commit hooks (metrics,
+-- logs: run_transitions) read, not the whole row (SQLite builds every returned value).
 WITH items(id, result, terminal_key, token_hash) AS (/*items*/)
 UPDATE runs SET
   status = 'completed', ended_at = :now, result = items.result, terminal_key = items.terminal_key,
@@ -10,4 +11,6 @@ UPDATE runs SET
 FROM items
 WHERE runs.id = items.id AND runs.status IN ('claimed', 'starting', 'running')
   AND (items.token_hash IS NULL OR runs.claim_token_hash = items.token_hash) /*fence*/
-RETURNING *
+RETURNING id, task_id, attempt, status, workspace_id, network_channel, claim_token_hash,
+  claimed_by_kind, claimed_by_ref, claimed_at, queued_at, heartbeat_at, lease_until, ended_at,
+  session_id, error, channel_activity_at
