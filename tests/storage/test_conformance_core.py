@@ -13,7 +13,7 @@ import pytest
 from taskloom.domain.states import IllegalTransition
 from taskloom.rows import Row
 from taskloom.storage.protocols import Tx
-from taskloom.storage.sql import COMPLETED_RUN_COLUMNS
+from taskloom.storage.sql import CLAIMED_RUN_COLUMNS, COMPLETED_RUN_COLUMNS
 from tests.storage.conftest import NOW, Store, event_row, run_row, task_row
 
 
@@ -306,6 +306,8 @@ def test_runs_claim_many_takes_only_queued_runs(store: Store) -> None:
     assert got["rb"]["timeout_at"] == NOW + 5, "no timeout given: unchanged"
     assert got["rb"]["lease_until"] == NOW + 61 and got["rb"]["claimed_by_ref"] == "me" and got["rb"]["session_id"] == "s"
     assert store.read(lambda tx: tx.run_get("rc"))["claim_token_hash"] is None
+    stored = store.read(lambda tx: tx.run_get("ra"))
+    assert got["ra"] == {c: stored[c] for c in CLAIMED_RUN_COLUMNS}, "a claim's columns, as stored"
 
 
 def test_runs_complete_many_is_fenced_per_item(store: Store) -> None:

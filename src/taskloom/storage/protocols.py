@@ -161,7 +161,8 @@ class RunStore(Protocol):
     def runs_claim_many(self, items: Sequence[Row], now: float, *, holder: tuple[str, str], lease_seconds: float,
                         session_id: str | None) -> list[Row]:
         """Claim many queued runs in one guarded update (named statement ``claim_take``), one lease
-        for all; ``items``: id, token_hash, timeout_at. Returns the claimed runs."""
+        for all; ``items``: id, token_hash, timeout_at. Returns the claimed runs, with the columns
+        a claim's run record and the commit hooks read (``CLAIMED_RUN_COLUMNS``), not whole rows."""
 
     def runs_complete_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
         """Complete many live runs in one guarded update (named statement ``complete_batch``);

@@ -59,6 +59,9 @@ COMPLETED_RUN_COLUMNS = frozenset(
     """id task_id attempt status workspace_id network_channel claim_token_hash claimed_by_kind claimed_by_ref
     claimed_at queued_at heartbeat_at lease_until ended_at session_id error channel_activity_at""".split()
 )
+# What claim_take returns of each run: those, plus the rest of a claim's run record (views.run_record).
+CLAIMED_RUN_COLUMNS = COMPLETED_RUN_COLUMNS | frozenset(
+    "started_at available_at idempotency_key metadata origin_kind origin_ref result timeout_at".split())
 _LIVE = sql_list(RUN_LIVE)
 _OPEN = sql_list(RUN_OPEN)
 EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "actor_ref", "origin_kind",
@@ -523,7 +526,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
                         session_id: str | None) -> list[Row]:
         """Claim many queued runs in one guarded update (named statement ``claim_take``), one lease
         for all: ``items``: ``id``, ``token_hash``, ``timeout_at`` (None: unchanged). Returns the
-        claimed runs; one missing was no longer queued."""
+        claimed runs (their ``CLAIMED_RUN_COLUMNS``); one missing was no longer queued."""
         params: dict[str, Any] = {"now": now, "kind": holder[0], "ref": holder[1], "lease_until": now + lease_seconds,
                                   "lease_seconds": lease_seconds}
         values, lead = self.sql_dialect.row_source("k", [(i["id"], i["token_hash"], i["timeout_at"]) for i in items],
