@@ -279,7 +279,8 @@ async def part_idle(srv: srvmod.Server, args: argparse.Namespace) -> dict[str, A
                 t.cancel()
             await asyncio.gather(*agents, return_exceptions=True)
     early = sum(1 for x in from_ack if x == 0.0)
-    result = {"idle_p50": ms(pct(from_ack, 50)), "idle_p99": ms(pct(from_ack, 99)),
+    crowd = await crowd_creates(srv, args.idle_crowd) if args.idle_crowd else {}
+    result = {**crowd, "idle_p50": ms(pct(from_ack, 50)), "idle_p99": ms(pct(from_ack, 99)),
               "idle_send_p50": ms(pct(from_send, 50)), "idle_send_p99": ms(pct(from_send, 99)),
               "idle_early": early, "idle_n": len(from_ack),
               "empty_p50": ms(pct(empties, 50)), "empty_p99": ms(pct(empties, 99))}
@@ -288,6 +289,32 @@ async def part_idle(srv: srvmod.Server, args: argparse.Namespace) -> dict[str, A
         f"{early} claims arrived before the create answer); empty 204 p50 {result['empty_p50']:.2f} "
         f"p99 {result['empty_p99']:.2f} ms")
     return result
+
+
+async def crowd_creates(srv: srvmod.Server, crowd: int, n: int = 1000) -> dict[str, Any]:
+    """HTTP creates/s and server CPU per create, alone and then with ``crowd`` agents long-polling
+    another channel: waiting agents should cost the creates nothing."""
+    out: dict[str, Any] = {}
+    async with Client(srv, crowd) as c:
+        stop = False
+
+        async def waiter(headers: dict[str, str]) -> None:
+            while not stop:
+                await c.post("/api/agent/tasks/claim-next", {"network_channel": "nobody-creates-here",
+                                                             "wait_seconds": 5}, headers)
+
+        for label, waiting in (("alone", 0), ("crowd", crowd)):
+            agents = [asyncio.create_task(waiter(h)) for h in c.agents[:waiting]]
+            await asyncio.sleep(1.0 if waiting else 0)  # every waiter settles into its long-poll
+            cpu0 = cpu_seconds(srv.proc.pid)
+            out[f"creates_{label}"] = await create_tasks(c, n, channel="crowd-" + uuid.uuid4().hex[:6])
+            out[f"create_cpu_{label}"] = ms((cpu_seconds(srv.proc.pid) - cpu0) / n)
+            stop = True
+            await asyncio.gather(*agents, return_exceptions=True)
+            stop = False
+    log(f"  creates alone {out['creates_alone']:.0f}/s at {out['create_cpu_alone']:.2f} ms; with {crowd} agents "
+        f"waiting on another channel {out['creates_crowd']:.0f}/s at {out['create_cpu_crowd']:.2f} ms")
+    return out
 
 
 # -- part c: claim latency with a large finished history --------------------------------------------
@@ -420,6 +447,8 @@ def main() -> None:
                    help="tasks also created over HTTP (48 concurrent) to measure creates/s; drained too")
     p.add_argument("--repeat", type=int, help="repetitions of each measurement (default 3; quick 1)")
     p.add_argument("--idle-agents", type=int, default=4)
+    p.add_argument("--idle-crowd", type=int, default=200,
+                   help="agents long-polling another channel while creates are measured (0: skip)")
     p.add_argument("--idle-samples", type=int, help="idle latency samples (default 300; quick 100)")
     p.add_argument("--history", type=int, help="finished tasks for SQLite (default 1000000; quick 100000)")
     p.add_argument("--pg-history", type=int, help="finished tasks for PostgreSQL (default: same as --history)")
@@ -521,6 +550,10 @@ def main() -> None:
                 (backend, "empty claim-next -> 204, p50 / p99", f"{s['empty_p50']:.2f} / {s['empty_p99']:.2f} ms",
                  ""),
             ]
+            if args.idle_crowd:
+                rows.append((backend, f"HTTP creates/s and CPU per create: alone / with {args.idle_crowd} agents "
+                             "long-polling another channel", f"{s['creates_alone']:.0f} at {s['create_cpu_alone']:.2f} ms"
+                             f" / {s['creates_crowd']:.0f} at {s['create_cpu_crowd']:.2f} ms", ""))
         if "history" in parts:
             n_hist = args.history if backend == "sqlite" else args.pg_history
             base_runs, hist_runs = run_history(backend, n_hist, args)

@@ -102,7 +102,8 @@ async def claim_batch(engine: EngineDep, actor: CurrentActor, body: ClaimBatch |
         return run_ops.claim_many(tx, ctx, filters, body.max_runs, body.lease_seconds, body.session_id) or None
 
     try:
-        claims = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op)
+        claims = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op,
+                                        channel=filters.network_channel)
     except BudgetExhausted as exc:
         return budget_spent(exc)
     if not claims:

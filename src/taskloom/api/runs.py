@@ -146,7 +146,8 @@ async def claim_next(engine: EngineDep, actor: CurrentActor, body: ClaimNext | N
         return run_ops.claim_next(tx, ctx, filters, body.lease_seconds, body.session_id)
 
     try:
-        claim = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op)
+        claim = await engine.long_poll(actor, lambda: engine.write(actor, op), body.wait_seconds, standing=op,
+                                        channel=filters.network_channel)
     except BudgetExhausted as exc:
         return budget_spent(exc)
     return ok(claim_body(claim)) if claim is not None else Response(status_code=204)

@@ -17,11 +17,13 @@ from taskloom.domain.actors import SYSTEM, Actor
 from taskloom.domain.errors import Unavailable
 from taskloom.engine.budgets import BudgetPresence
 from taskloom.engine.context import Ctx, EventHook
-from taskloom.storage.base import RUNS_CHANGED, Standing, Storage
+from taskloom.storage.base import ANY_CHANNEL, REMOTE_WORK, RUNS_CHANGED, Standing, Storage
 from taskloom.storage.protocols import Tx
 
 T = TypeVar("T")
 WORK_NOTICES = (RUNS_CHANGED, ("*", "*"))  # what wakes a long-polling claim
+# ... one with a standing claim: this process's commits try the claim itself (storage/base.py).
+STANDING_NOTICES = (REMOTE_WORK, ("*", "*"))
 log = logging.getLogger("taskloom.engine")
 
 
@@ -169,7 +171,8 @@ class Engine:
                 pass
 
     async def long_poll(self, caller: Actor, attempt: Callable[[], Awaitable[T | None]],
-                        wait_seconds: float, *, standing: Callable[[Tx, Ctx], T | None] | None = None) -> T | None:
+                        wait_seconds: float, *, standing: Callable[[Tx, Ctx], T | None] | None = None,
+                        channel: Any = ANY_CHANNEL) -> T | None:
         """Run ``attempt`` (a claim) until it returns work or ``wait_seconds`` pass; None if none.
 
         It listens before each attempt, so work announced while an attempt runs still wakes
@@ -181,6 +184,8 @@ class Engine:
         (SQLite) tries it, while this waits, inside the very commit that queues work: the
         waiter gets its claim with that commit, without a wake-up hop, a second write and a
         second fsync. It is withdrawn before every ``attempt``, so a waiter never claims twice.
+        ``channel`` is the one channel it claims from (None: any), so a commit tries it only when
+        work appeared there (storage/base.py ``StandingPlan``); ``standing`` returns claims.
         """
         deadline = time.monotonic() + wait_seconds
         hub = self.storage.hub
@@ -189,7 +194,9 @@ class Engine:
             for gate in self.claim_gates:
                 if not await gate.allows(self, caller):
                     return None
-            woken = hub.listen(WORK_NOTICES) if wait_seconds > 0 else None
+            keys = WORK_NOTICES
+            takes = self.storage.standings.takes
+            woken = hub.listen(keys) if wait_seconds > 0 else None
             stand = None
             try:
                 found = await attempt()
@@ -200,11 +207,17 @@ class Engine:
                     return None
                 if use_standing:
                     assert standing is not None
-                    stand = self._stand(caller, standing)
+                    stand = self._stand(caller, standing, channel)
+                    if self.storage.standings.takes == takes:
+                        # No commit has tried standing claims since before our attempt, so every
+                        # commit from now on tries ours: only other processes' work must wake us.
+                        hub.unlisten(keys, woken)
+                        keys = STANDING_NOTICES
+                        woken = hub.listen(keys)
                 while True:
                     rounds = stand.rounds if stand is not None else 0
                     waits: set[asyncio.Future[Any]] = {woken} if stand is None else {woken, stand.future}
-                    await asyncio.wait(waits, timeout=min(remaining, 1.0))
+                    await asyncio.wait(waits, timeout=min(remaining, 1.0), return_when=asyncio.FIRST_COMPLETED)
                     if stand is not None and stand.future.done():
                         found, stand = cast("T | None", stand.future.result()), None
                         if found is not None:
@@ -213,28 +226,30 @@ class Engine:
                     remaining = deadline - time.monotonic()
                     if stand is None or not woken.done() or stand.rounds == rounds or remaining <= 0 or self.draining:
                         break
-                    # The commit that woke us tried our claim in it already and found nothing: wait on.
-                    hub.unlisten(WORK_NOTICES, woken)
-                    woken = hub.listen(WORK_NOTICES)
+                    # The commit that woke us tried our claim in it already and found nothing: wait on,
+                    # woken from now on only by other processes' work (this process's tries our claim).
+                    hub.unlisten(keys, woken)
+                    keys = STANDING_NOTICES
+                    woken = hub.listen(keys)
                 if stand is not None:
                     found, stand = cast("T | None", await self._withdraw(caller, stand)), None
                     if found is not None:
                         return found
             finally:
                 if woken is not None:
-                    hub.unlisten(WORK_NOTICES, woken)
+                    hub.unlisten(keys, woken)
                 if stand is not None:  # leaving on an error: withdraw it, best effort
                     self.storage.standings.remove(stand)
                     self._stands.get(caller.ref, set()).discard(stand)
 
-    def _stand(self, caller: Actor, op: Callable[[Tx, Ctx], T | None]) -> Standing:
+    def _stand(self, caller: Actor, op: Callable[[Tx, Ctx], T | None], channel: Any) -> Standing:
         def standing(tx: Tx) -> T | None:
             if self.draining:
                 return None
             found = op(tx, self.ctx(caller))
             return found or None  # nothing claimable ([] from a batch) is None
 
-        stand = self.storage.standings.add(standing)
+        stand = self.storage.standings.add(standing, channel=channel, claimed=_channels_of_claims)
         self._stands.setdefault(caller.ref, set()).add(stand)
         return stand
 
@@ -271,3 +286,8 @@ class WriteWatchdog(Service):
 def _op_name(op: Callable[..., Any]) -> str:
     name = getattr(op, "__qualname__", None) or repr(op)
     return name.replace(".<locals>", "").replace(".<lambda>", "")
+
+
+def _channels_of_claims(found: Any) -> list[str | None]:
+    """The channels of the runs a standing claim took (one claim, or a batch's list)."""
+    return [claim.run["network_channel"] for claim in (found if isinstance(found, list) else [found])]

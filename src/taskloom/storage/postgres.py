@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from taskloom.domain.errors import InvalidInput, Unavailable
 from taskloom.domain.key_limits import has_key_limits
 from taskloom.rows import Row
-from taskloom.storage.base import RUNS_CHANGED, Standing, Storage
+from taskloom.storage.base import REMOTE_WORK, RUNS_CHANGED, Standing, StandingPlan, Storage
 from taskloom.storage.dialects import POSTGRES
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.named_sql import statement
@@ -214,7 +215,10 @@ class PostgresStorage(Storage):
         """Work appeared in this transaction: try this process's waiting claims in it (one
         savepoint each, oldest first), so each that gets work is answered with this commit."""
         answers: list[tuple[Standing, Any, BaseException | None]] = []
+        plan = StandingPlan(sum((tx.work_appeared for tx in done), Counter()))
         for standing in tried:
+            if not plan.may_serve(standing):  # nothing appeared that it could claim: it waits on
+                continue
             stx = PostgresTx(conn)
             try:
                 with conn.transaction():
@@ -226,6 +230,7 @@ class PostgresStorage(Storage):
                 continue
             done.append(stx)
             if found is not None:
+                plan.served(standing, found)
                 answers.append((standing, found, None))
         return answers
 
@@ -358,10 +363,13 @@ def _encode_notices(notices: set[tuple[str, str]]) -> str:
 
 
 def _decode_notices(payload: str) -> list[tuple[str, str]]:
+    """Another process's notices; its new work is marked REMOTE_WORK (no commit here tried this
+    process's standing claims for it)."""
     try:
-        return [(str(a), str(b)) for a, b in json.loads(payload)]
+        notices = [(str(a), str(b)) for a, b in json.loads(payload)]
     except (ValueError, TypeError):
         return [("*", "*")]
+    return [*notices, REMOTE_WORK] if RUNS_CHANGED in notices else notices
 
 
 def _satisfies_tx(tx: PostgresTx) -> Tx:

@@ -10,13 +10,15 @@ lost race changes nothing and the caller sees it (rowcount 0 / None).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
 from taskloom.rows import EventRow, NewRun, Notice, Row
+from taskloom.storage.base import ANY_CHANNEL, RUNS_CHANGED
 from taskloom.storage.dialects import Dialect
 from taskloom.storage.named_sql import statement
 from taskloom.storage.queries_agents import AgentQueries
@@ -96,6 +98,8 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         self.conn = conn
         self.readonly = readonly
         self.notices: set[Notice] = set()
+        # Runs this transaction made claimable, by channel: which standing claims it can serve (StandingPlan).
+        self.work_appeared: Counter[Any] = Counter()
         # Runs whose status this transaction changed (the updated rows), for commit hooks
         # (metrics, logs): they see only what was committed.
         self.run_transitions: list[Row] = []
@@ -144,6 +148,14 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
 
     def notify(self, notice: Notice) -> None:
         self.notices.add(notice)
+        if notice == RUNS_CHANGED:  # from engine code that does not say on which channel
+            self.work_appeared[ANY_CHANNEL] += 1
+
+    def _claimable(self, channels: Iterable[str | None]) -> None:
+        """Runs became claimable on these channels: wake long-polling claims."""
+        for channel in channels:
+            self.work_appeared[channel] += 1
+            self.notices.add(RUNS_CHANGED)
 
     # -- counters ---------------------------------------------------------------
     def counter_next(self, name: str, start: int = 1) -> int:
@@ -366,7 +378,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         """Insert a run; returns the stored row (with column defaults)."""
         stored = self._one(insert_statement("runs", row, RUN_COLUMNS, returning=True), dict(row))
         if row.get("status") == "queued" and not row.get("held"):
-            self.notify(("runs", "*"))
+            self._claimable([row.get("network_channel")])
         assert stored is not None
         return stored
 
@@ -391,7 +403,7 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         if row is not None and "status" in changes:
             self.run_transitions.append(row)
         if row is not None and row["status"] == "queued" and not row["held"]:
-            self.notify(("runs", "*"))
+            self._claimable([row["network_channel"]])
         return row
 
     def runs_of_task(self, task_id: str, *, status: str | None = None, session_id: str | None = None,
@@ -575,15 +587,14 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
     def runs_insert_returning(self, rows: list[NewRun]) -> list[Row]:
         """Insert runs sharing one set of columns with multi-row INSERTs; the stored rows, in order."""
         stored = self._insert_many("runs", rows, RUN_COLUMNS)
-        if any(r["status"] == "queued" and not r["held"] for r in stored):
-            self.notify(("runs", "*"))
+        self._claimable([r["network_channel"] for r in stored if r["status"] == "queued" and not r["held"]])
         return stored
 
     def runs_insert_many(self, rows: list[NewRun]) -> None:
         """Insert runs that share one set of columns, in one round of statements."""
         if rows:
             self._exec_many(insert_statement("runs", rows[0], RUN_COLUMNS), [dict(r) for r in rows])
-            self.notify(("runs", "*"))
+            self._claimable([r.get("network_channel") for r in rows])
 
     def events_insert_many(self, rows: list[EventRow]) -> None:
         """Append events with multi-row INSERTs (100 rows a statement)."""

@@ -13,13 +13,14 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from taskloom.domain.errors import InvalidInput
 from taskloom.rows import Row
-from taskloom.storage.base import RUNS_CHANGED, Storage
+from taskloom.storage.base import RUNS_CHANGED, StandingPlan, Storage
 from taskloom.storage.dialects import SQLITE
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.named_sql import statement
@@ -240,8 +241,12 @@ class SqliteStorage(Storage):
         first; each that gets work is answered with this commit. The others wait on."""
         notices: set[Any] = set()
         tried = self.standings.take()
+        plan = StandingPlan(sum((tx.work_appeared for tx in done), Counter()))
         empty = []
         for standing in tried:
+            if not plan.may_serve(standing):  # nothing appeared that it could claim: it waits on
+                empty.append(standing)
+                continue
             tx = SqliteTx(conn)
             conn.execute("SAVEPOINT op")
             try:
@@ -257,6 +262,7 @@ class SqliteStorage(Storage):
             if result is None:
                 empty.append(standing)
             else:
+                plan.served(standing, result)
                 outcomes.append((standing.future, result, None))
         outcomes.extend((standing.future, None, None) for standing in self.standings.put_back(empty))
         return notices
