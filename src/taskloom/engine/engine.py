@@ -290,4 +290,4 @@ def _op_name(op: Callable[..., Any]) -> str:
 
 def _channels_of_claims(found: Any) -> list[str | None]:
     """The channels of the runs a standing claim took (one claim, or a batch's list)."""
-    return [claim.run["network_channel"] for claim in (found if isinstance(found, list) else [found])]
+    return [claim.run.get("network_channel") for claim in (found if isinstance(found, list) else [found])]
