@@ -94,6 +94,42 @@ def test_numbers_that_fit_pass() -> None:
     assert json_number_problem(b"not json") is None  # the route reports malformed JSON
 
 
+@pytest.mark.parametrize("path", ["/api/tasks", "/api/tasks/batch", "/api/agent/tasks/claim-next", "/tasks", "/mcp"])
+@pytest.mark.parametrize("body", [b"[" * 100_000, b"[" * 50_000 + b"]" * 50_000,
+                                  b'{"title": "t", "metadata": ' + b"[" * 129 + b"]" * 129 + b"}"])
+def test_json_nested_too_deep_is_400_not_500(api: Api, path: str, body: bytes) -> None:
+    # Python's JSON parser overflows its stack (RecursionError) on deep nesting: that was a 500.
+    r = api.client.post(path, content=body, headers={**ADMIN, "Content-Type": "application/json",
+                                                     "Accept": "application/json, text/event-stream"})
+    assert r.status_code == 400, r.text
+    assert "nested more than 128 deep" in r.json()["error"]
+    assert api.get("/api/tasks").json()["tasks"] == []
+
+
+def test_json_nested_to_the_limit_is_taken(api: Api) -> None:
+    # 128 deep, counting the body's own object: body, metadata, then 126 arrays.
+    body = b'{"title": "deep", "metadata": {"a": ' + b"[" * 126 + b"1" + b"]" * 126 + b"}}"
+    r = api.client.post("/api/tasks", content=body, headers={**ADMIN, "Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a": 1, "b": [1.5, -0.0, 2e10, true, null], "c": {"d": "\u00e9\ud83d\ude00 x"}}',
+    b'  {"dup": 1, "dup": 2}  ', b'[18446744073709551615, -9223372036854775808, 1.2345678901234567890123]',
+    b'"\u0000"', b"0.30000000000000004", b'\xef\xbb\xbf{"bom": 1}', '{"é": "ü"}'.encode("utf-16"),
+])
+def test_the_guard_parses_as_the_standard_library_does(raw: bytes) -> None:
+    # The fast path takes the guard's parse (orjson unless a number may not fit in 64 bits) in place
+    # of FastAPI's (the standard library's): the two must agree on every body the guard lets through.
+    import json
+
+    from taskloom.api.limits import parse_json_body
+
+    problem, value = parse_json_body(raw)
+    assert problem is None
+    assert value == json.loads(raw) and repr(value) == repr(json.loads(raw))
+
+
 @pytest.mark.parametrize("path, body", [
     ("/api/tasks", {"title": "t", "max_attempts": True}),
     ("/api/tasks", {"title": "t", "backoff_seconds": False}),

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskloom.api.auth import authenticate
 from taskloom.api.deps import JSONResponse, get_engine
+from taskloom.api.limits import PARSED_BODY
 from taskloom.domain.errors import TaskloomError
 
 # The routes worth it: the agent loop and task creation, single and batched.
@@ -120,7 +121,7 @@ class FastPath:
     async def _answer(self, hot: Hot, params: dict[str, str], scope: Scope, body: bytes, send: Send) -> bool:
         """Answer the request, or return False to hand it to FastAPI unchanged."""
         content_type = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), None)
-        value = _parse(hot, body, content_type)
+        value = _parse(hot, body, content_type, scope.get(PARSED_BODY))
         if value is None:
             return False
         scope["route"] = hot.route
@@ -163,16 +164,20 @@ def _plain_route(context: Any) -> Hot | None:
                engine_name=deps[get_engine].name, actor_name=deps[authenticate].name, route=context)
 
 
-def _parse(hot: Hot, body: bytes, content_type: str | None) -> BaseModel | None:
-    """The validated body, or None where FastAPI should decide (and word the error)."""
+def _parse(hot: Hot, body: bytes, content_type: str | None, parsed: tuple[bytes, Any] | None) -> BaseModel | None:
+    """The validated body, or None where FastAPI should decide (and word the error). ``parsed``
+    is what the request guard (api/limits.py) parsed from this body, if it did."""
     if not body:
         return hot.model() if hot.optional_body else None
     if not _is_json(content_type):
         return None
-    try:
-        data = json.loads(body)  # FastAPI's parser: orjson would turn integers beyond 64 bits into floats
-    except ValueError:
-        return None
+    if parsed is not None and (parsed[0] is body or parsed[0] == body):
+        data = parsed[1]
+    else:
+        try:
+            data = json.loads(body)  # FastAPI's parser: orjson would turn integers beyond 64 bits into floats
+        except (ValueError, RecursionError):
+            return None
     if data is None:
         return hot.model() if hot.optional_body else None
     try:
