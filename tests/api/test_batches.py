@@ -177,3 +177,15 @@ def test_create_batch_numbers_identifiers_as_single_creates_would(api: Api) -> N
     last = create(api, title="last")
     numbers = [int(t["identifier"].removeprefix("TL-")) for t in [first, *r.json()["tasks"], last]]
     assert numbers == list(range(numbers[0], numbers[0] + 5)), numbers
+
+
+def test_batches_refuse_a_nul_in_text_alike_on_both_backends(api: Api) -> None:
+    r = api.post("/api/tasks/batch", {"tasks": [{"title": "ok"}, {"title": "nul\u0000inside"}]})
+    assert r.status_code == 400 and "tasks[1]: invalid value" in r.json()["error"], r.text
+    made = [create(api, title=f"t{i}", network_channel="nul") for i in range(2)]
+    held = claim_batch(api, network_channel="nul", max_runs=2)
+    r = api.post("/api/agent/tasks/complete-batch", {"items": [
+        {"run_id": c["run"]["id"], "claim_token": c["claim_token"], "idempotency_key": f"k{i}\u0000"}
+        for i, c in enumerate(held)]}, headers=agent("a1"))
+    assert r.status_code == 400 and "NUL" in r.json()["error"], r.text
+    assert [task(api, t["id"])["status"] for t in made] == ["in_progress", "in_progress"], "nothing written"
