@@ -308,6 +308,9 @@ def test_runs_claim_many_takes_only_queued_runs(store: Store) -> None:
     assert store.read(lambda tx: tx.run_get("rc"))["claim_token_hash"] is None
     stored = store.read(lambda tx: tx.run_get("ra"))
     assert got["ra"] == {c: stored[c] for c in CLAIMED_RUN_COLUMNS}, "a claim's columns, as stored"
+    assert store.write(lambda tx: tx.runs_claim_many([], NOW + 2, holder=("agent_session", "me"), lease_seconds=60.0,
+                                                      session_id=None)) == []
+    assert store.write(lambda tx: tx.runs_complete_many([], NOW + 2, {})) == []
 
 
 def test_runs_complete_many_is_fenced_per_item(store: Store) -> None:

@@ -526,6 +526,8 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         ``items``: ``id``, ``result``, ``terminal_key``, ``token_hash`` (None: any token), run
         ids distinct; ``fence`` as for ``run_complete`` (without a token). Returns the completed
         runs (their ``COMPLETED_RUN_COLUMNS``); the others were refused."""
+        if not items:
+            return []
         params: dict[str, Any] = {"now": now}
         values, lead = self.sql_dialect.row_source(
             "c", [(i["id"], i["result"], i["terminal_key"], i["token_hash"]) for i in items], ["text"] * 4)
@@ -539,6 +541,8 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         """Claim many queued runs in one guarded update (named statement ``claim_take``), one lease
         for all: ``items``: ``id``, ``token_hash``, ``timeout_at`` (None: unchanged). Returns the
         claimed runs (their ``CLAIMED_RUN_COLUMNS``); one missing was no longer queued."""
+        if not items:  # a claim-batch whose candidates' tasks all turned out not ready
+            return []
         params: dict[str, Any] = {"now": now, "kind": holder[0], "ref": holder[1], "lease_until": now + lease_seconds,
                                   "lease_seconds": lease_seconds}
         values, lead = self.sql_dialect.row_source("k", [(i["id"], i["token_hash"], i["timeout_at"]) for i in items],
