@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import ExecStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -38,6 +39,7 @@ MIGRATION_LOCK = 7_243_118_001
 CONNECT_TIMEOUT = 2  # seconds to open a connection
 POOL_WAIT = 3.0  # seconds a request waits for a pooled connection
 RECONNECT_GIVE_UP = 2.0
+TUPLES_OK = ExecStatus.TUPLES_OK
 
 
 _pg_sql = POSTGRES.placeholders
@@ -49,9 +51,12 @@ class PostgresTx(SqlTx):
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
         cur = self.conn.execute(_pg_sql(sql), params or {})
-        if cur.description is None:
+        # The result's status, not cur.description: that builds a Column object per column
+        # (50 for a task row) on every statement.
+        result = cur.pgresult
+        if result is None or result.status != TUPLES_OK:
             return []
-        return list(cur.fetchall())
+        return cur.fetchall()
 
     def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
         return int(self.conn.execute(_pg_sql(sql), params or {}).rowcount)
