@@ -10,6 +10,7 @@
   here: ``Required`` must be seen at run time.)
 """
 
+from dataclasses import dataclass
 from typing import Any, Required, TypedDict
 
 Row = dict[str, Any]
@@ -58,3 +59,62 @@ class NewRun(TypedDict, total=False):
     metadata: str | None  # JSON text
     last_event_type: str
     last_activity_at: float
+
+
+# -- combined writes: a task step, its event and a run step that a backend may make in one
+# statement (RunStore.run_claim_take, RunStore.run_complete_close) --------------------------
+
+
+@dataclass(frozen=True)
+class Appended:
+    """The event a combined write appends to the task it moves: ``EventRow`` but for what the
+    written rows give (task_id and sequence from the task, run_id from the run). Its payload is
+    ``{"attempt": <the run's attempt>, **payload}`` as JSON text."""
+
+    event_type: str
+    actor_kind: str
+    actor_ref: str
+    origin_kind: str
+    origin_ref: str | None
+    created_at: float
+    payload: Row
+
+
+@dataclass(frozen=True)
+class TaskStep:
+    """A guarded task write (``changes`` with its status, allowed only from ``expect``) and its event."""
+
+    changes: Row
+    expect: tuple[str, ...]
+    event: Appended
+
+
+@dataclass(frozen=True)
+class RunTake:
+    """What taking the picked run writes: the task step, then the run's guarded changes; the run's
+    ``timeout_at`` becomes ``timeout_base`` + the task's ``timeout_seconds`` where it has one."""
+
+    task: TaskStep
+    run_changes: Row
+    run_expect: tuple[str, ...]
+    timeout_base: float
+
+
+@dataclass
+class Taken:
+    """The run picked (claim columns), and the task and run rows once taken (None: its task was not
+    in the step's states, so nothing was written)."""
+
+    candidate: Row
+    task: Row | None = None
+    run: Row | None = None
+
+
+@dataclass
+class Closed:
+    """A completed run, its task once moved (None: the task was not in the step's states), and the
+    tasks that depend on it (empty unless the task moved)."""
+
+    run: Row
+    task: Row | None
+    dependents: list[str]

@@ -100,9 +100,14 @@ def write_task(tx: Tx, ctx: Ctx, task_id: str, changes: Row, event_type: str, *,
     if task is None:
         return None
     tx.event_insert(event_row(ctx, task_id, task["event_seq"], event_type, run_id, payload))
+    run_hooks(tx, ctx, task, event_type, run_id, payload)
+    return task
+
+
+def run_hooks(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
+    """The event hooks, once a task change and its event are written."""
     for hook in ctx.hooks:
         hook(tx, ctx, task, event_type, run_id, payload)
-    return task
 
 
 def event_row(ctx: Ctx, task_id: str, sequence: int, event_type: str, run_id: str | None, payload: Any) -> EventRow:

@@ -123,10 +123,14 @@ def refresh(tx: Tx, ctx: Ctx, task: Row) -> Row:
 
 
 def refresh_dependents(tx: Tx, ctx: Ctx, task_id: str) -> None:
-    for dependent_id in tx.dependents_of(task_id):
-        dependent = tx.task_get(dependent_id)
-        if dependent is not None:
-            refresh(tx, ctx, dependent)
+    refresh_tasks(tx, ctx, tx.dependents_of(task_id))
+
+
+def refresh_tasks(tx: Tx, ctx: Ctx, task_ids: list[str]) -> None:
+    for task_id in task_ids:
+        task = tx.task_get(task_id)
+        if task is not None:
+            refresh(tx, ctx, task)
 
 
 def settle_failed_run(tx: Tx, ctx: Ctx, run: Row, error: str, *, retryable: bool = True) -> Row | None:

@@ -19,12 +19,21 @@ from taskloom.engine.lifecycle import (
     cancel_open_runs,
     canceled_run_changes,
     refresh,
-    refresh_dependents,
+    refresh_tasks,
     released_run_changes,
     settle_failed_run,
 )
-from taskloom.engine.transitions import TaskMove, move_run, move_task, move_tasks
-from taskloom.rows import Row
+from taskloom.engine.transitions import (
+    TaskMove,
+    check_missed_move,
+    move_run,
+    move_task,
+    move_tasks,
+    run_step,
+    stepped,
+    task_step,
+)
+from taskloom.rows import Row, RunTake
 from taskloom.storage.protocols import Coalesce, Tx
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "total_cost", "cost_currency", "tool_call_count", "turn_count",
@@ -86,6 +95,27 @@ def _take(tx: Tx, ctx: Ctx, candidate: Row, lease_seconds: float, session_id: st
     if run is None:
         raise Conflict(f"run {candidate['id']} is no longer queued")
     return Claim(run=run, task=task, token=token)
+
+
+def _take_next(tx: Tx, ctx: Ctx, query: Row, lease_seconds: float, session_id: str | None) -> tuple[bool, Claim | None]:
+    """The next candidate and ``_take`` of it in one storage call (one statement on PostgreSQL), with
+    the same rows, events and hooks. (False, None): nothing claimable; (True, None): its task was
+    not ready, so the run is held, as ``_take`` does."""
+    changes, token = _lease_changes(ctx, lease_seconds, session_id)
+    run_changes, run_expect = run_step(RunStatus.CLAIMED, changes, only_from=(RunStatus.QUEUED,))
+    step = task_step(ctx, TaskStatus.IN_PROGRESS, "run.claimed", changes={"started_at": Coalesce(ctx.now)},
+                     only_from=(TaskStatus.READY,), payload={"lease_seconds": lease_seconds})
+    taken = tx.run_claim_take(ctx.now, query, RunTake(step, run_changes, run_expect, timeout_base=ctx.now))
+    if taken is None:
+        return False, None
+    candidate = taken.candidate
+    if taken.task is None:
+        tx.run_update(candidate["id"], {"held": 1}, expect_status=("queued",))
+        return True, None
+    stepped(tx, ctx, step, taken.task, candidate)
+    if taken.run is None:
+        raise Conflict(f"run {candidate['id']} is no longer queued")
+    return True, Claim(run=taken.run, task=taken.task, token=token)
 
 
 def _take_many(tx: Tx, ctx: Ctx, candidates: list[Row], lease_seconds: float, session_id: str | None) -> list[Claim]:
@@ -168,6 +198,12 @@ def _claim_in(tx: Tx, ctx: Ctx, query: Row, limit: int, lease_seconds: float, se
     claims: list[Claim] = []
     for _ in range(3):
         want = limit - len(claims)
+        if want == 1:
+            found, claim = _take_next(tx, ctx, query, lease_seconds, session_id)
+            claims += [claim] if claim is not None else []
+            if claim is not None or not found:
+                break
+            continue
         candidates = tx.runs_claim_candidates(ctx.now, query, want)
         claims += _take_many(tx, ctx, candidates, lease_seconds, session_id)
         if len(claims) >= limit or len(candidates) < want:
@@ -287,18 +323,20 @@ def complete_run(tx: Tx, ctx: Ctx, run_id: str, *, result: Any, idempotency_key:
     the run, to answer a repeat (same idempotency key) or say why. Every refusal is raised
     before anything is written, so batches can refuse items one by one."""
     result_text = dumps(result)
-    run = tx.run_complete(run_id, ctx.now, result=result_text, terminal_key=idempotency_key,
-                          usage=_usage_changes(usage), fence=fence(ctx, claim_token))
-    if run is None:
+    # The run, its task and the event in one storage call (one statement on PostgreSQL).
+    step = task_step(ctx, TaskStatus.COMPLETED, "run.completed", changes=completed_task_changes(ctx, result_text))
+    closed = tx.run_complete_close(run_id, ctx.now, result=result_text, terminal_key=idempotency_key,
+                                   usage=_usage_changes(usage), fence=fence(ctx, claim_token), close=step)
+    if closed is None:
         return refused_complete(tx, ctx, run_id, idempotency_key, claim_token)
+    run = closed.run
     if usage:
         usage_rollup.record(tx, ctx, run)
-    task = move_task(
-        tx, ctx, run["task_id"], TaskStatus.COMPLETED, "run.completed",
-        changes=completed_task_changes(ctx, result_text), run_id=run_id, payload={"attempt": run["attempt"]},
-    )
-    if task is not None:
-        refresh_dependents(tx, ctx, task["id"])
+    if closed.task is None:
+        check_missed_move(tx, run["task_id"], TaskStatus.COMPLETED)
+    else:
+        stepped(tx, ctx, step, closed.task, run)
+        refresh_tasks(tx, ctx, closed.dependents)
     return run
 
 

@@ -26,8 +26,8 @@ from taskloom.domain.states import (
     task_can_move,
     task_sources,
 )
-from taskloom.engine.context import Ctx, event_row, write_task
-from taskloom.rows import Row
+from taskloom.engine.context import Ctx, event_row, run_hooks, write_task
+from taskloom.rows import Appended, Row, TaskStep
 from taskloom.storage.protocols import Tx
 
 
@@ -65,11 +65,40 @@ def move_task(
     expect = _guard(target, task_sources(target), only_from, "task")
     task = write_task(tx, ctx, task_id, {**(changes or {}), "status": target.value}, event_type,
                       run_id=run_id, payload=payload, expect_status=expect)
-    if task is None and only_from is None and strict():
+    if task is None and only_from is None:
+        check_missed_move(tx, task_id, target)
+    return task
+
+
+def check_missed_move(tx: Tx, task_id: str, target: TaskStatus) -> None:
+    """After an unnarrowed task move changed nothing: under strict transitions, a task in a state
+    the table has no edge from is a bug in the caller."""
+    if strict():
         current = tx.task_get(task_id)
         if current is not None and not task_can_move(current["status"], target):
             raise IllegalTransition(f"task {task_id}: the state table has no transition {current['status']} → {target}")
-    return task
+
+
+def task_step(ctx: Ctx, target: TaskStatus, event_type: str, *, changes: Row | None = None,
+              only_from: Iterable[TaskStatus] | None = None, payload: Row | None = None) -> TaskStep:
+    """``move_task``'s guarded change and its event, for a storage method that writes them together
+    with a run's change (``run_claim_take``, ``run_complete_close``). The event's payload is
+    ``{"attempt": <the run's attempt>, **payload}``. Once written, call ``stepped``."""
+    expect = _guard(target, task_sources(target), only_from, "task")
+    return TaskStep({**(changes or {}), "status": target.value, "updated_at": ctx.now, "last_activity_at": ctx.now},
+                    expect, Appended(event_type, ctx.actor.kind, ctx.actor.ref, ctx.origin_kind, ctx.origin_ref,
+                                     ctx.now, payload or {}))
+
+
+def stepped(tx: Tx, ctx: Ctx, step: TaskStep, task: Row, run: Row) -> None:
+    """What ``move_task`` does after its write, for a task moved by ``step`` with ``run``: the hooks."""
+    run_hooks(tx, ctx, task, step.event.event_type, run["id"], {"attempt": run["attempt"], **step.event.payload})
+
+
+def run_step(target: RunStatus, changes: Row, *,
+             only_from: Iterable[RunStatus] | None = None) -> tuple[Row, tuple[str, ...]]:
+    """``move_run``'s guarded change (the changes with the status, and the states it may start from)."""
+    return {**changes, "status": target.value}, _guard(target, run_sources(target), only_from, "run")
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 Layout: ``storage/sql/<dialect>/<name>.sql``. Every name exists in every dialect
 folder (a test checks), so code asks for a statement by name and gets its own
-dialect's text; where the dialects agree the two files are the same.
+dialect's text; where the dialects agree the two files are the same. The exceptions,
+``ONLY``, are statements one dialect alone can express (PostgreSQL's data-modifying
+CTEs); the other backend does the same work in several statements.
 
 A file holds one statement with ``:param`` placeholders (the PostgreSQL backend
 rewrites them to ``%(param)s``). Parts that code must choose at run time (an
@@ -28,6 +30,8 @@ from typing import Literal
 Dialect = Literal["sqlite", "postgres"]
 DIALECTS: tuple[Dialect, ...] = ("sqlite", "postgres")
 _SLOT = re.compile(r"/\*(\w+)\*/")
+# Names that exist for one dialect only (see the module's docstring).
+ONLY: dict[str, frozenset[str]] = {"postgres": frozenset({"claim_one", "complete_close", "task_step"})}
 
 
 class UnknownStatement(LookupError):

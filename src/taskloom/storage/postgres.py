@@ -14,22 +14,24 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import ExecStatus
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from taskloom.domain.errors import InvalidInput, Unavailable
 from taskloom.domain.key_limits import has_key_limits
-from taskloom.rows import Row
+from taskloom.domain.states import run_sources, task_sources
+from taskloom.rows import Closed, Row, RunTake, Taken, TaskStep
 from taskloom.storage.base import REMOTE_WORK, RUNS_CHANGED, Standing, StandingPlan, Storage
 from taskloom.storage.dialects import POSTGRES
 from taskloom.storage.migrations import migration_files, split_statements
 from taskloom.storage.named_sql import statement
 from taskloom.storage.protocols import Tx
-from taskloom.storage.sql import SqlTx
-from taskloom.storage.statements import in_list
+from taskloom.storage.sql import RUN_COLUMNS, TASK_COLUMNS, SqlTx, _check_guard
+from taskloom.storage.statements import in_list, set_clause
 
 T = TypeVar("T")
 log = logging.getLogger("taskloom.postgres")
@@ -43,6 +45,17 @@ TUPLES_OK = ExecStatus.TUPLES_OK
 
 
 _pg_sql = POSTGRES.placeholders
+
+
+# The parts of each side-by-side answer (PostgresTx._row_parts): their first column's index and
+# names, by statement text and column count (fixed once the schema is migrated).
+_layouts: dict[tuple[str, int], list[tuple[int, tuple[str, ...]]]] = {}
+
+
+def _layout(names: list[str]) -> list[tuple[int, tuple[str, ...]]]:
+    marks = [i for i, name in enumerate(names) if name.startswith("|")]
+    starts, ends = [0, *(i + 1 for i in marks)], [*marks, len(names)]
+    return [(start, tuple(names[start:end])) for start, end in zip(starts, ends, strict=True)]
 
 
 class PostgresTx(SqlTx):
@@ -86,6 +99,77 @@ class PostgresTx(SqlTx):
             if len(chosen) >= limit or len(rows) < want:
                 return chosen
         return chosen
+
+    def run_claim_take(self, now: float, filters: Row, take: RunTake) -> Taken | None:
+        # One statement (claim_one) instead of four round trips; a run with a key falls back to
+        # the candidate loop above, which counts its key under the key's advisory lock.
+        params, where = self._claim_params(now, filters)
+        params["limit"] = 1
+        sql = statement("postgres", "claim_one", pick=statement("postgres", "claim", filters=where),
+                        **self._step_slots(take.task, params), **self._run_slots(take, params))
+        params["timeout_base"] = take.timeout_base
+        parts = self._row_parts(sql, params)
+        if parts is None:
+            return None
+        candidate, task, run = parts
+        assert candidate is not None
+        if has_key_limits(candidate):
+            return super().run_claim_take(now, filters, take)
+        if task is not None:
+            self.notify(("task", task["id"]))
+        if run is not None:
+            self.run_transitions.append(run)
+        return Taken(candidate, task, run)
+
+    def run_complete_close(self, run_id: str, now: float, *, result: str | None, terminal_key: str | None,
+                           usage: Row, fence: Row, close: TaskStep) -> Closed | None:
+        # One statement (complete_close) instead of four round trips.
+        params: dict[str, Any] = {}
+        complete = self._complete_sql(run_id, now, result, terminal_key, usage, fence, params)
+        parts = self._row_parts(statement("postgres", "complete_close", complete=complete,
+                                          **self._step_slots(close, params)), params)
+        if parts is None:
+            return None
+        run, task, dependents = parts
+        assert run is not None
+        self.run_transitions.append(run)
+        if task is None:
+            return Closed(run, None, [])
+        self.notify(("task", task["id"]))
+        return Closed(run, task, list((dependents or {}).get("dependents") or []))
+
+    def _step_slots(self, step: TaskStep, params: dict[str, Any]) -> dict[str, str]:
+        """The task-step slots of claim_one and complete_close, and the event's parameters."""
+        ev = step.event
+        params.update(ev_type=ev.event_type, ev_actor_kind=ev.actor_kind, ev_actor_ref=ev.actor_ref,
+                      ev_origin_kind=ev.origin_kind, ev_origin_ref=ev.origin_ref, ev_created_at=ev.created_at,
+                      # The payload's text after its leading "attempt" (the statement writes that part).
+                      ev_payload_rest="," + orjson.dumps(ev.payload).decode()[1:] if ev.payload else "}")
+        _check_guard(step.changes, step.expect, task_sources, "task")
+        return {"task_step": statement("postgres", "task_step",
+                                       task_sets=set_clause(step.changes, params, TASK_COLUMNS, "tasks", prefix="t_"),
+                                       task_expect=in_list("te", list(step.expect), params))}
+
+    def _run_slots(self, take: RunTake, params: dict[str, Any]) -> dict[str, str]:
+        _check_guard(take.run_changes, take.run_expect, run_sources, "run")
+        return {"run_sets": set_clause(take.run_changes, params, RUN_COLUMNS, "runs", prefix="r_"),
+                "run_expect": in_list("re", list(take.run_expect), params)}
+
+    def _row_parts(self, sql: str, params: dict[str, Any]) -> list[Row | None] | None:
+        """The one row of a statement that answers several tables' rows side by side, split at its
+        marker columns ("|name"); a part whose first column is NULL is None. None when no row."""
+        cur = self.conn.cursor(row_factory=tuple_row)
+        cur.execute(_pg_sql(sql), params)
+        values = cur.fetchone()
+        if values is None:
+            return None
+        result = cur.pgresult
+        assert result is not None
+        layout = _layouts.get((sql, result.nfields))
+        if layout is None:
+            layout = _layouts[(sql, result.nfields)] = _layout([result.fname(i).decode() for i in range(result.nfields)])
+        return [dict(zip(names, values[start:start + len(names)], strict=True)) if values[start] is not None else None
+                for start, names in layout]
 
     def task_identifier_next(self) -> int:
         # A sequence, not the counters row: a row would serialise every task creation

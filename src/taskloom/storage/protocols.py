@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from taskloom.rows import EventRow, NewRun, Notice, Row
+from taskloom.rows import Closed, EventRow, NewRun, Notice, Row, RunTake, Taken, TaskStep
 from taskloom.storage.dialects import LockMode
 from taskloom.storage.queries_usage import USAGE_DIMS, USAGE_SUMS
 from taskloom.storage.statements import Coalesce
@@ -144,6 +144,17 @@ class RunStore(Protocol):
         self, run_id: str, now: float, *, result: str | None, terminal_key: str | None, usage: Row, fence: Row
     ) -> Row | None:
         """Complete a live run in one guarded update (named statement ``complete``)."""
+
+    def run_complete_close(self, run_id: str, now: float, *, result: str | None, terminal_key: str | None,
+                           usage: Row, fence: Row, close: TaskStep) -> Closed | None:
+        """``run_complete``, then its task moved by ``close`` with the step's event, and the ids of the
+        tasks that depend on it; one statement on PostgreSQL. None when refused (nothing written)."""
+
+    def run_claim_take(self, now: float, filters: Row, take: RunTake) -> Taken | None:
+        """The best claimable run (``runs_claim_candidates`` with limit 1), taken: its task moved by the
+        take's step with its event, then the run moved; one statement on PostgreSQL for a run without
+        key limits. None when nothing is claimable; a ``Taken`` without task when the run's task was
+        not in the step's states (nothing written)."""
 
     def runs_lease_expired(self, now: float, limit: int = 200) -> list[Row]: ...
 

@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from taskloom.domain.errors import InvalidInput
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
-from taskloom.rows import EventRow, NewRun, Notice, Row
+from taskloom.rows import Appended, Closed, EventRow, NewRun, Notice, Row, RunTake, Taken, TaskStep
 from taskloom.storage.base import ANY_CHANNEL, RUNS_CHANGED
 from taskloom.storage.dialects import Dialect
 from taskloom.storage.named_sql import statement
@@ -84,6 +86,14 @@ def _check_guard(changes: Row, expect_status: Sequence[str] | None,
     illegal = [str(s) for s in expect_status if str(s) not in allowed]
     if illegal:
         raise IllegalTransition(f"the state table has no {kind} transition {', '.join(illegal)} → {target}")
+
+
+def stepped_event(event: Appended, task: Row, run: Row) -> EventRow:
+    """The event row of a combined write's step (see ``Appended``)."""
+    return {"task_id": task["id"], "sequence": task["event_seq"], "run_id": run["id"], "event_type": event.event_type,
+            "actor_kind": event.actor_kind, "actor_ref": event.actor_ref, "origin_kind": event.origin_kind,
+            "origin_ref": event.origin_ref, "payload": orjson.dumps({"attempt": run["attempt"], **event.payload}).decode(),
+            "created_at": event.created_at}
 
 
 class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
@@ -512,14 +522,49 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
         narrows it to the caller's own run: ``holder`` (kind, ref), ``claim_token_hash``,
         ``visible_workspaces``; ``usage`` sets the reported usage columns (running totals).
         None when refused (the caller reads the run to say why)."""
-        params: dict[str, Any] = {"id": run_id, "now": now, "result": result, "terminal_key": terminal_key}
-        sets = ", " + set_clause(usage, params, RUN_COLUMNS, "runs") if usage else ""
-        sql = statement(self.dialect, "complete", usage=sets, fence=self._fence_sql(fence, params))
-        row = self._one(sql, params)
+        params: dict[str, Any] = {}
+        row = self._one(self._complete_sql(run_id, now, result, terminal_key, usage, fence, params), params)
         if row is not None:
             # A status change like any other: metrics and logs read run_transitions after commit.
             self.run_transitions.append(row)
         return row
+
+    def _complete_sql(self, run_id: str, now: float, result: str | None, terminal_key: str | None, usage: Row,
+                      fence: Row, params: dict[str, Any]) -> str:
+        params.update({"id": run_id, "now": now, "result": result, "terminal_key": terminal_key})
+        sets = ", " + set_clause(usage, params, RUN_COLUMNS, "runs") if usage else ""
+        return statement(self.dialect, "complete", usage=sets, fence=self._fence_sql(fence, params))
+
+    def run_complete_close(self, run_id: str, now: float, *, result: str | None, terminal_key: str | None,
+                           usage: Row, fence: Row, close: TaskStep) -> Closed | None:
+        """``run_complete``, then its task moved by ``close`` with the step's event, and the tasks
+        that depend on it: what completing a run writes, in one statement where the backend can.
+        None when refused (nothing written)."""
+        run = self.run_complete(run_id, now, result=result, terminal_key=terminal_key, usage=usage, fence=fence)
+        if run is None:
+            return None
+        task = self.task_update(run["task_id"], close.changes, expect_status=close.expect)
+        if task is None:
+            return Closed(run, None, [])
+        self.event_insert(stepped_event(close.event, task, run))
+        return Closed(run, task, self.dependents_of(task["id"]))
+
+    def run_claim_take(self, now: float, filters: Row, take: RunTake) -> Taken | None:
+        """The best claimable run (``runs_claim_candidates`` with limit 1) taken: its task moved by
+        the take's step with its event, then the run moved. None when nothing is claimable; a
+        ``Taken`` without task when the run's task was not in the step's states (nothing written)."""
+        rows = self.runs_claim_candidates(now, filters, 1)
+        if not rows:
+            return None
+        candidate = rows[0]
+        task = self.task_update(candidate["task_id"], take.task.changes, expect_status=take.task.expect)
+        if task is None:
+            return Taken(candidate)
+        self.event_insert(stepped_event(take.task.event, task, candidate))
+        changes = dict(take.run_changes)
+        if task["timeout_seconds"]:
+            changes["timeout_at"] = take.timeout_base + float(task["timeout_seconds"])
+        return Taken(candidate, task, self.run_update(candidate["id"], changes, expect_status=take.run_expect))
 
     def runs_complete_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
         """Complete many live runs in one guarded update (named statement ``complete_batch``).

@@ -35,17 +35,19 @@ def insert_statement(table: str, row: Mapping[str, Any], allowed: Iterable[str] 
     return f"INSERT INTO {table} ({cols}) VALUES ({vals})" + (" RETURNING *" if returning else "")
 
 
-def set_clause(changes: Row, params: dict[str, Any], allowed: Iterable[str] | None = None, table: str = "") -> str:
-    """``a = :v_a, b = :v_b`` for ``changes`` (adding the values to ``params``)."""
+def set_clause(changes: Row, params: dict[str, Any], allowed: Iterable[str] | None = None, table: str = "",
+               prefix: str = "v_") -> str:
+    """``a = :v_a, b = :v_b`` for ``changes`` (adding the values to ``params``; another ``prefix``
+    where one statement sets two tables)."""
     check_columns(changes, allowed, table)
     sets = []
     for k, v in changes.items():
         if isinstance(v, Coalesce):
-            params[f"v_{k}"] = v.value
-            sets.append(f"{k} = COALESCE({k}, :v_{k})")
+            params[f"{prefix}{k}"] = v.value
+            sets.append(f"{k} = COALESCE({k}, :{prefix}{k})")
         else:
-            params[f"v_{k}"] = v
-            sets.append(f"{k} = :v_{k}")
+            params[f"{prefix}{k}"] = v
+            sets.append(f"{k} = :{prefix}{k}")
     return ", ".join(sets)
 
 
