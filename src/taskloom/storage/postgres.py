@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ from taskloom.storage.statements import in_list, set_clause
 T = TypeVar("T")
 log = logging.getLogger("taskloom.postgres")
 CHANNEL = "taskloom"
+PEER = ("peer", "*")  # the notice a notifier sends to say it is there (no one waits on it)
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 MIGRATION_LOCK = 7_243_118_001
 CONNECT_TIMEOUT = 2  # seconds to open a connection
@@ -368,10 +370,12 @@ class PostgresStorage(Storage):
                 aconn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
                 async with aconn:
                     await aconn.execute(f"LISTEN {CHANNEL}")
+                    self._notifier.greet()
                     # After a reconnect something may have been missed: wake everyone.
                     self.hub.publish([("*", "*")])
                     async for note in aconn.notifies():
                         if note.pid != self._notifier.backend_pid:  # ours were published already
+                            self._notifier.heard_peer()
                             self.hub.publish(_decode_notices(note.payload))
             except asyncio.CancelledError:
                 raise
@@ -400,7 +404,15 @@ class _Notifier:
     """Sends NOTIFY for committed changes from its own autocommit connection,
     coalescing everything pending into one message. A NOTIFY-only transaction writes
     no WAL, so it costs no fsync; listeners also re-check by themselves every second,
-    so a notice lost in a crash only delays a wake-up."""
+    so a notice lost in a crash only delays a wake-up.
+
+    Only while another process listens on the database: each notifier says it is there (a
+    ``peer`` notice) when it starts and every ``PEER_EVERY`` seconds, and answers a peer it had
+    not heard from at once; one that has heard no other process for ``PEER_TTL`` seconds sends
+    nothing (a lone process wakes its own waiters through the hub, without the round trip)."""
+
+    PEER_EVERY = 5.0
+    PEER_TTL = 12.0
 
     def __init__(self, url: str, closing: threading.Event):
         self.url = url
@@ -410,6 +422,8 @@ class _Notifier:
         self.ready = threading.Event()
         self.thread: threading.Thread | None = None
         self.backend_pid: int | None = None
+        self.peers_until = 0.0  # time.monotonic() until which another process is known to listen
+        self.greet_at = float("inf")  # when to say "peer" next: once the listener listens
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._main, name="taskloom-pg-notify", daemon=True)
@@ -421,9 +435,23 @@ class _Notifier:
             self.thread.join(5)
 
     def send(self, notices: set[tuple[str, str]]) -> None:
+        if time.monotonic() > self.peers_until:
+            return  # nobody else listens
         with self.lock:
             self.pending |= notices
         self.ready.set()
+
+    def greet(self) -> None:
+        """Say "peer" now (this process's listener has just started listening: answers reach it)."""
+        self.greet_at = 0.0
+        self.ready.set()
+
+    def heard_peer(self) -> None:
+        """Another process's notice arrived (any of them: it has a listener)."""
+        now = time.monotonic()
+        if now > self.peers_until:  # a newcomer (or one back): tell it we are here, now
+            self.greet()
+        self.peers_until = now + self.PEER_TTL
 
     def _main(self) -> None:
         conn: psycopg.Connection[Any] | None = None
@@ -432,6 +460,9 @@ class _Notifier:
             self.ready.clear()
             with self.lock:
                 batch, self.pending = self.pending, set()
+            greet = time.monotonic() >= self.greet_at
+            if greet:
+                batch.add(PEER)
             if not batch:
                 continue
             try:
@@ -439,6 +470,8 @@ class _Notifier:
                     conn = psycopg.connect(self.url, autocommit=True)
                     self.backend_pid = conn.info.backend_pid
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, _encode_notices(batch)))
+                if greet:
+                    self.greet_at = time.monotonic() + self.PEER_EVERY
             except psycopg.Error as exc:
                 log.warning("could not send notifications: %s", exc)
                 conn = None
