@@ -30,6 +30,9 @@ class Harness:
         self.engine = Engine(storage, self.clock, event_hooks=(outbox_hook, carry_firing))
         self.loop = asyncio.new_event_loop()
         self.loop.run_until_complete(self.engine.start(run_services=False))
+        listening = getattr(storage, "listening", None)  # PostgreSQL: its listener's start wakes every waiter
+        if listening is not None:
+            self.loop.run_until_complete(asyncio.wait_for(listening.wait(), 30))
 
     def write(self, op: Callable[[Tx, Ctx], T], actor: Actor = BOSS) -> T:
         return self.loop.run_until_complete(self.engine.write(actor, op))

@@ -192,6 +192,7 @@ class PostgresStorage(Storage):
         self._pool: ConnectionPool | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()  # set while the LISTEN connection is up (tests wait for it)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = threading.Event()
         self._checking = threading.Event()
@@ -237,6 +238,7 @@ class PostgresStorage(Storage):
         )
         await asyncio.to_thread(self._pool.open, True, 30)
         self._threads = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="taskloom-pg")
+        self.listening = asyncio.Event()  # of this start's loop
         self._listener = asyncio.create_task(self._listen())
         self._notifier.start()
 
@@ -373,6 +375,7 @@ class PostgresStorage(Storage):
                     self._notifier.greet()
                     # After a reconnect something may have been missed: wake everyone.
                     self.hub.publish([("*", "*")])
+                    self.listening.set()
                     async for note in aconn.notifies():
                         if note.pid != self._notifier.backend_pid:  # ours were published already
                             self._notifier.heard_peer()
@@ -380,6 +383,7 @@ class PostgresStorage(Storage):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep listening through outages
+                self.listening.clear()
                 log.warning("notification listener lost its connection: %s", exc)
                 await asyncio.sleep(1)
 
