@@ -12,7 +12,7 @@ run AS (
   UPDATE runs SET /*run_sets*/,
     timeout_at = COALESCE((SELECT :timeout_base + task.timeout_seconds FROM task WHERE task.timeout_seconds <> 0),
                           timeout_at)
-  WHERE id = (SELECT id FROM taking) AND EXISTS (SELECT 1 FROM task) AND status IN /*run_expect*/
+  WHERE id = (SELECT id FROM taking) AND EXISTS (SELECT 1 FROM task) AND (status || '') IN /*run_expect*/  -- by id, as in task_step
   RETURNING *
 )
 SELECT pick.*, NULL AS "|task", task.*, NULL AS "|run", run.*

@@ -4,7 +4,9 @@
 -- sequence; the payload is {"attempt": <the run's attempt>, ...}, its rest in :ev_payload_rest.
 task AS (
   UPDATE tasks SET /*task_sets*/, event_seq = event_seq + 1
-  WHERE id = (SELECT task_id FROM taking) AND status IN /*task_expect*/
+  -- (status || ''): found by its id, never through the status index, which the planner took
+  -- when the statistics said few tasks are ready (a scan of every ready task per claim).
+  WHERE id = (SELECT task_id FROM taking) AND (status || '') IN /*task_expect*/
   RETURNING *
 ),
 event AS (
