@@ -72,3 +72,9 @@ def event_row(task_id: str, sequence: int, **changes: Any) -> Row:
         "actor_ref": "boss", "origin_kind": "http", "origin_ref": None, "payload": None, "created_at": NOW,
         **changes,
     }
+
+
+def insert_tasks(tx: Tx, *ids: str, **changes: Any) -> None:
+    """Tasks with these ids, created one after the other."""
+    for i, task_id in enumerate(ids):
+        tx.task_insert(task_row(task_id, created_at=NOW + i, **changes))

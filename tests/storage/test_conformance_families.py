@@ -472,8 +472,8 @@ def _protocol_methods() -> set[str]:
 
 def test_the_conformance_suite_calls_every_protocol_method() -> None:
     here = Path(__file__).parent
-    called = set(re.findall(r"\btx\.([a-z_]+)\(", "".join(
-        (here / name).read_text() for name in ("test_conformance_core.py", "test_conformance_families.py"))))
+    files = ("test_conformance_core.py", "test_conformance_hot_path.py", "test_conformance_families.py")
+    called = set(re.findall(r"\btx\.([a-z_]+)\(", "".join((here / name).read_text() for name in files)))
     methods = _protocol_methods()
     assert len(methods) > 100
     assert not methods - called, f"protocol methods without a conformance test: {sorted(methods - called)}"

@@ -1,5 +1,5 @@
 """Queries for running Taskloom in production (issue #12): readiness, metrics gauges, retention,
-the services' saved state.
+the services' saved state, and what the lease rescuer looks for.
 Mixed into ``Tx``."""
 
 from __future__ import annotations
@@ -93,3 +93,22 @@ class OpsQueries:
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             {"n": name, "v": value, "now": now},
         )
+
+    # -- the lease rescuer ------------------------------------------------------------
+    def runs_lease_expired(self, now: float, limit: int = 200) -> list[Row]:
+        return self._rows(statement(self.dialect, "rescue"), {"now": now, "limit": limit})
+
+    def runs_past_deadline(self, now: float, limit: int = 200) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM runs WHERE status = 'queued' AND deadline IS NOT NULL AND deadline <= :now"
+            " ORDER BY deadline LIMIT :limit",
+            {"now": now, "limit": limit},
+        )
+
+    def next_available_at(self, now: float) -> float | None:
+        """When the earliest backoff-delayed queued run becomes claimable (for long-poll)."""
+        value = self._scalar(
+            "SELECT MIN(available_at) AS t FROM runs WHERE status = 'queued' AND held = 0 AND available_at > :now",
+            {"now": now},
+        )
+        return None if value is None else float(value)

@@ -28,6 +28,7 @@ from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
 from taskloom.storage.queries_budgets import BudgetQueries
 from taskloom.storage.queries_channels import ChannelQueries
+from taskloom.storage.queries_graph import GraphQueries
 from taskloom.storage.queries_limits import KeyLimitQueries
 from taskloom.storage.queries_observe import ObserveQueries
 from taskloom.storage.queries_ops import OpsQueries
@@ -96,7 +97,7 @@ def stepped_event(event: Appended, task: Row, run: Row) -> EventRow:
             "created_at": event.created_at}
 
 
-class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
+class SqlTx(GraphQueries, WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
          ChannelQueries, OpsQueries, ObserveQueries, OutputQueries,
          BudgetQueries, KeyLimitQueries, RateBucketQueries):
     """One transaction. Engine code calls only the named methods below."""
@@ -273,24 +274,6 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
     def task_delete(self, task_id: str) -> int:
         return self._exec("DELETE FROM tasks WHERE id = :id", {"id": task_id})
 
-    def task_children(self, task_id: str) -> list[Row]:
-        return self._rows("SELECT * FROM tasks WHERE parent_task_id = :id ORDER BY created_at, id", {"id": task_id})
-
-    def task_child_counts(self, task_ids: Sequence[str]) -> dict[str, int]:
-        if not task_ids:
-            return {}
-        params: dict[str, Any] = {}
-        rows = self._rows(
-            "SELECT parent_task_id AS pid, COUNT(*) AS n FROM tasks WHERE parent_task_id IN "
-            f"{in_list('p', list(task_ids), params)} GROUP BY parent_task_id",
-            params,
-        )
-        return {r["pid"]: int(r["n"]) for r in rows}
-
-    def task_subtree(self, task_id: str) -> list[Row]:
-        """The task and all its descendants, each with ``depth`` (root = 0), parents first."""
-        return self._rows(statement(self.dialect, "task_subtree"), {"id": task_id})
-
     def task_list(self, filters: Row, *, limit: int, offset: int = 0, order: str = "created_desc") -> list[Row]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         where = self._task_where(filters, params)
@@ -329,59 +312,6 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
                 params[f"f_{key}"] = value
                 clauses.append(f"{key} = :f_{key}")
         return " AND ".join(clauses)
-
-    # -- dependencies -------------------------------------------------------------
-    def dependency_insert(self, task_id: str, depends_on: str, kind: str, now: float) -> bool:
-        n = self._exec(
-            "INSERT INTO task_dependencies (task_id, depends_on_task_id, kind, created_at) "
-            "VALUES (:t, :d, :k, :now) ON CONFLICT DO NOTHING",
-            {"t": task_id, "d": depends_on, "k": kind, "now": now},
-        )
-        return n > 0
-
-    def dependency_delete(self, task_id: str, depends_on: str) -> bool:
-        return self._exec(
-            "DELETE FROM task_dependencies WHERE task_id = :t AND depends_on_task_id = :d",
-            {"t": task_id, "d": depends_on},
-        ) > 0
-
-    def dependencies_of(self, task_ids: Sequence[str]) -> list[Row]:
-        if not task_ids:
-            return []
-        params: dict[str, Any] = {}
-        return self._rows(
-            "SELECT * FROM task_dependencies WHERE task_id IN "
-            f"{in_list('d', list(task_ids), params)} ORDER BY created_at, depends_on_task_id",
-            params,
-        )
-
-    def tasks_with_dependents(self, task_ids: Sequence[str]) -> list[str]:
-        """Those of ``task_ids`` that other tasks depend on, in the order given."""
-        if not task_ids:
-            return []
-        params: dict[str, Any] = {}
-        rows = self._rows("SELECT DISTINCT depends_on_task_id AS id FROM task_dependencies WHERE depends_on_task_id"
-                          f" IN {in_list('w', list(task_ids), params)}", params)
-        found = {r["id"] for r in rows}
-        return [t for t in task_ids if t in found]
-
-    def dependents_of(self, task_id: str) -> list[str]:
-        rows = self._rows("SELECT task_id FROM task_dependencies WHERE depends_on_task_id = :id", {"id": task_id})
-        return [r["task_id"] for r in rows]
-
-    def dependency_path(self, start: str, target: str) -> list[str] | None:
-        """A path of dependency edges from ``start`` to ``target`` (inclusive), if any."""
-        rows = self._rows(statement(self.dialect, "dependency_path"), {"start": start, "target": target})
-        return rows[0]["path"].split(">") if rows else None
-
-    def unmet_dependency_count(self, task_id: str) -> int:
-        return int(
-            self._scalar(
-                "SELECT COUNT(*) AS n FROM task_dependencies d JOIN tasks t ON t.id = d.depends_on_task_id"
-                " WHERE d.task_id = :id AND t.status <> 'completed'",
-                {"id": task_id},
-            )
-        )
 
     # -- runs -------------------------------------------------------------------
     def run_insert(self, row: NewRun) -> Row:
@@ -613,24 +543,6 @@ class SqlTx(WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, Api
             clauses.append("(workspace_id IS NULL OR workspace_id IN "
                            + in_list("fw", list(fence["visible_workspaces"]) or [""], params) + ")")
         return "".join(" AND " + c for c in clauses)
-
-    def runs_lease_expired(self, now: float, limit: int = 200) -> list[Row]:
-        return self._rows(statement(self.dialect, "rescue"), {"now": now, "limit": limit})
-
-    def runs_past_deadline(self, now: float, limit: int = 200) -> list[Row]:
-        return self._rows(
-            "SELECT * FROM runs WHERE status = 'queued' AND deadline IS NOT NULL AND deadline <= :now"
-            " ORDER BY deadline LIMIT :limit",
-            {"now": now, "limit": limit},
-        )
-
-    def next_available_at(self, now: float) -> float | None:
-        """When the earliest backoff-delayed queued run becomes claimable (for long-poll)."""
-        value = self._scalar(
-            "SELECT MIN(available_at) AS t FROM runs WHERE status = 'queued' AND held = 0 AND available_at > :now",
-            {"now": now},
-        )
-        return None if value is None else float(value)
 
     # -- events -----------------------------------------------------------------
     def runs_insert_returning(self, rows: list[NewRun]) -> list[Row]:

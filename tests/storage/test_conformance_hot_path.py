@@ -1,0 +1,211 @@
+"""Storage conformance of the agent loop's combined and set-based writes (issue #9), on SQLite and
+PostgreSQL alike: ``run_claim_take`` and ``run_complete_close`` (one statement each on
+PostgreSQL, the same statements one by one on SQLite), the batch claims and completes, and the
+multi-row inserts and updates. The same answers, rows and events on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from taskloom.domain.states import IllegalTransition
+from taskloom.rows import Appended, Closed, Row, RunTake, Taken, TaskStep
+from taskloom.storage.protocols import Coalesce, Tx
+from taskloom.storage.sql import CLAIMED_RUN_COLUMNS, COMPLETED_RUN_COLUMNS
+from tests.storage.conftest import NOW, Store, insert_tasks, run_row, task_row
+
+
+def _claimed_step(expect: tuple[str, ...] = ("ready",)) -> TaskStep:
+    return TaskStep({"status": "in_progress", "started_at": Coalesce(NOW), "updated_at": NOW, "last_activity_at": NOW},
+                    expect, Appended("run.claimed", "agent_session", "me", "http", None, NOW, {"lease_seconds": 60.0}))
+
+
+_TAKE = RunTake(_claimed_step(), {"status": "claimed", "claimed_at": NOW, "claimed_by_kind": "agent_session",
+                                  "claimed_by_ref": "me", "claim_token_hash": "h", "lease_until": NOW + 60},
+                ("queued",), timeout_base=NOW)
+
+
+def test_run_claim_take_moves_the_task_writes_the_event_and_claims_the_run(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        insert_tasks(tx, "t1", timeout_seconds=30.0)
+        insert_tasks(tx, "t2")
+        insert_tasks(tx, "t3", status="blocked", blocked_reason="manual")
+        tx.run_insert(run_row("r1", "t1", priority=90))
+        tx.run_insert(run_row("r2", "t2", attempt=2, timeout_at=NOW + 5))
+        tx.run_insert(run_row("r3", "t3", priority=99))
+
+    store.write(build)
+
+    def take(tx: Tx) -> tuple[Taken | None, set[tuple[str, str]], int]:
+        return tx.run_claim_take(NOW, {}, _TAKE), set(tx.notices), len(tx.run_transitions)
+
+    blocked, notices, transitions = store.write(take)
+    assert blocked is not None and blocked.candidate["id"] == "r3" and blocked.task is None and blocked.run is None
+    assert notices == set() and transitions == 0, "a task not in the step's states: nothing written"
+    assert store.read(lambda tx: tx.task_get("t3"))["event_seq"] == 0
+    assert store.read(lambda tx: tx.run_get("r3"))["status"] == "queued"
+    store.write(lambda tx: tx.run_update("r3", {"held": 1}, expect_status=["queued"]))
+
+    first, notices, transitions = store.write(take)
+    assert first is not None and first.task is not None and first.run is not None
+    assert first.candidate["id"] == "r1" and first.candidate["attempt"] == 1
+    assert first.task["status"] == "in_progress" and first.task["event_seq"] == 1 and first.task["started_at"] == NOW
+    assert first.run["status"] == "claimed" and first.run["claim_token_hash"] == "h"
+    assert first.run["timeout_at"] == NOW + 30, "the task's timeout starts with the claim"
+    assert ("task", "t1") in notices and transitions == 1
+    (event,) = store.read(lambda tx: tx.events_of_task("t1"))
+    assert (event["sequence"], event["run_id"], event["event_type"], event["actor_ref"]) == (1, "r1", "run.claimed", "me")
+    assert event["payload"] == '{"attempt":1,"lease_seconds":60.0}', "the same JSON text as the engine writes"
+
+    second, _, _ = store.write(take)
+    assert second is not None and second.run is not None and second.run["id"] == "r2"
+    assert second.run["timeout_at"] == NOW + 5, "no task timeout: unchanged"
+    assert store.read(lambda tx: tx.events_of_task("t2"))[0]["payload"] == '{"attempt":2,"lease_seconds":60.0}'
+    assert store.write(take)[0] is None, "nothing left to claim"
+    assert store.write(lambda tx: tx.run_claim_take(NOW, {"network_channel": "none"}, _TAKE)) is None
+
+
+def test_run_claim_take_honours_key_limits(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        insert_tasks(tx, "k1", "k2", "k3")
+        tx.run_insert(run_row("k1", "k1", priority=90, concurrency_key="gpu", concurrency_limit=1))
+        tx.run_insert(run_row("k2", "k2", priority=80, concurrency_key="gpu", concurrency_limit=1))
+        tx.run_insert(run_row("k3", "k3", priority=70, rate_limit_key="llm", rate_limit_per_minute=1))
+
+    store.write(build)
+    taken = [store.write(lambda tx: tx.run_claim_take(NOW, {}, _TAKE)) for _ in range(3)]
+    assert [t.run["id"] if t and t.run else None for t in taken] == ["k1", "k3", None], "one live run per slot"
+    assert store.read(lambda tx: tx.run_get("k2"))["status"] == "queued"
+    assert store.read(lambda tx: tx.events_of_task("k1"))[0]["payload"] == '{"attempt":1,"lease_seconds":60.0}'
+
+
+def test_run_complete_close_completes_the_run_and_closes_its_task(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        insert_tasks(tx, "a", "c", status="in_progress")
+        insert_tasks(tx, "b", status="blocked", blocked_reason="dependencies")
+        insert_tasks(tx, "d", status="blocked", blocked_reason="manual")
+        tx.dependency_insert("b", "a", "blocks", NOW)
+        held = {"status": "running", "claimed_by_kind": "agent_session", "claimed_by_ref": "me",
+                "claim_token_hash": "h", "claimed_at": NOW, "lease_until": NOW + 60}
+        tx.run_insert(run_row("ra", "a", attempt=3, **held))
+        tx.run_insert(run_row("rd", "d", **held))
+
+    store.write(build)
+    close = TaskStep({"closed_at": NOW, "result": '"ok"', "blocked_reason": None, "error": None, "status": "completed",
+                      "updated_at": NOW, "last_activity_at": NOW}, ("in_progress",),
+                     Appended("run.completed", "agent_session", "me", "http", None, NOW, {}))
+
+    def complete(run_id: str, fence: Row) -> Callable[[Tx], tuple[Closed | None, set[tuple[str, str]], int]]:
+        def op(tx: Tx) -> tuple[Closed | None, set[tuple[str, str]], int]:
+            done = tx.run_complete_close(run_id, NOW, result='"ok"', terminal_key="k", usage={"input_tokens": 7},
+                                         fence=fence, close=close)
+            return done, set(tx.notices), len(tx.run_transitions)
+        return op
+
+    refused, notices, transitions = store.write(complete("ra", {"claim_token_hash": "wrong"}))
+    assert refused is None and notices == set() and transitions == 0
+    assert store.read(lambda tx: tx.run_get("ra"))["status"] == "running"
+    assert store.read(lambda tx: tx.task_get("a"))["event_seq"] == 0, "refused: nothing written"
+
+    done, notices, transitions = store.write(complete("ra", {"claim_token_hash": "h", "holder": ("agent_session", "me")}))
+    assert done is not None and done.task is not None
+    assert done.run["status"] == "completed" and done.run["terminal_key"] == "k" and done.run["input_tokens"] == 7
+    assert done.task["status"] == "completed" and done.task["result"] == '"ok"' and done.task["event_seq"] == 1
+    assert done.dependents == ["b"] and ("task", "a") in notices and transitions == 1
+    (event,) = store.read(lambda tx: tx.events_of_task("a"))
+    assert (event["sequence"], event["run_id"], event["event_type"], event["payload"]) == (
+        1, "ra", "run.completed", '{"attempt":3}')
+    assert store.write(complete("ra", {}))[0] is None, "a completed run is not completed twice"
+
+    other, notices, _ = store.write(complete("rd", {}))
+    assert other is not None and other.task is None and other.dependents == [] and notices == set()
+    assert other.run["status"] == "completed", "the run completes even where its task does not move"
+    assert store.read(lambda tx: tx.task_get("d"))["status"] == "blocked"
+
+
+def test_runs_claim_many_takes_only_queued_runs(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        insert_tasks(tx, "a", "b", "c")
+        tx.run_insert(run_row("ra", "a"))
+        tx.run_insert(run_row("rb", "b", timeout_at=NOW + 5))
+        tx.run_insert(run_row("rc", "c", status="running", claimed_at=NOW, lease_until=NOW + 60))
+
+    store.write(build)
+    items = [{"id": "ra", "token_hash": "h-a", "timeout_at": NOW + 30}, {"id": "rb", "token_hash": "h-b",
+             "timeout_at": None}, {"id": "rc", "token_hash": "h-c", "timeout_at": None}]
+
+    def claim(tx: Tx) -> tuple[list[Row], int]:
+        rows = tx.runs_claim_many(items, NOW + 1, holder=("agent_session", "me"), lease_seconds=60.0, session_id="s")
+        return rows, len(tx.run_transitions)
+
+    rows, transitions = store.write(claim)
+    got = {r["id"]: r for r in rows}
+    assert sorted(got) == ["ra", "rb"] and transitions == 2
+    assert got["ra"]["status"] == "claimed" and got["ra"]["claim_token_hash"] == "h-a"
+    assert got["ra"]["timeout_at"] == NOW + 30
+    assert got["rb"]["timeout_at"] == NOW + 5, "no timeout given: unchanged"
+    assert got["rb"]["lease_until"] == NOW + 61 and got["rb"]["claimed_by_ref"] == "me" and got["rb"]["session_id"] == "s"
+    assert store.read(lambda tx: tx.run_get("rc"))["claim_token_hash"] is None
+    stored = store.read(lambda tx: tx.run_get("ra"))
+    assert got["ra"] == {c: stored[c] for c in CLAIMED_RUN_COLUMNS}, "a claim's columns, as stored"
+    assert store.write(lambda tx: tx.runs_claim_many([], NOW + 2, holder=("agent_session", "me"), lease_seconds=60.0,
+                                                      session_id=None)) == []
+    assert store.write(lambda tx: tx.runs_complete_many([], NOW + 2, {})) == []
+
+
+def test_runs_complete_many_is_fenced_per_item(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        insert_tasks(tx, "a", "b", "c", "d")
+        for run_id, task_id, holder in (("ra", "a", "me"), ("rb", "b", "me"), ("rc", "c", "other"), ("rd", "d", "me")):
+            tx.run_insert(run_row(run_id, task_id, status="claimed", claimed_by_kind="agent_session",
+                                  claimed_by_ref=holder, claim_token_hash="h-" + run_id, claimed_at=NOW,
+                                  lease_until=NOW + 60))
+
+    store.write(build)
+    items = [{"id": "ra", "result": '"x"', "terminal_key": "k", "token_hash": "h-ra"},
+             {"id": "rb", "result": None, "terminal_key": None, "token_hash": "stale"},
+             {"id": "rc", "result": None, "terminal_key": None, "token_hash": None},
+             {"id": "rd", "result": None, "terminal_key": None, "token_hash": None},
+             {"id": "missing", "result": None, "terminal_key": None, "token_hash": None}]
+
+    returned: dict[str, Row] = {}
+
+    def complete(tx: Tx) -> tuple[list[str], list[str]]:
+        rows = tx.runs_complete_many(items, NOW + 1, {"holder": ("agent_session", "me")})
+        returned.update((r["id"], r) for r in rows)
+        return sorted(r["id"] for r in rows), sorted(r["id"] for r in tx.run_transitions)
+
+    assert store.write(complete) == (["ra", "rd"], ["ra", "rd"])
+    stored = store.read(lambda tx: tx.run_get("rd"))
+    assert returned["rd"] == {c: stored[c] for c in COMPLETED_RUN_COLUMNS}, "the lease's and hooks' columns, as stored"
+    ra = store.read(lambda tx: tx.run_get("ra"))
+    assert ra["status"] == "completed" and ra["result"] == '"x"' and ra["terminal_key"] == "k" and ra["ended_at"] == NOW + 1
+    assert store.read(lambda tx: tx.run_get("rb"))["status"] == "claimed"
+    assert store.write(lambda tx: tx.runs_complete_many(items[:1], NOW + 2, {})) == [], "not twice"
+
+
+def test_tasks_and_runs_insert_many_and_update_many(store: Store) -> None:
+    def build(tx: Tx) -> tuple[list[Row], list[Row]]:
+        tasks = tx.tasks_insert_many([task_row(t, created_at=NOW + i) for i, t in enumerate(("a", "b", "c"))])
+        runs = tx.runs_insert_returning([run_row("r" + t, t) for t in ("a", "b", "c")])
+        return tasks, runs
+
+    tasks, runs = store.write(build)
+    assert [t["id"] for t in tasks] == ["a", "b", "c"] and tasks[0]["event_seq"] == 0 and tasks[0]["draft"] == 0
+    assert [r["id"] for r in runs] == ["ra", "rb", "rc"] and runs[0]["held"] == 0
+
+    def update(tx: Tx) -> tuple[list[Row], set[tuple[str, str]]]:
+        rows = tx.tasks_update_many([{"id": "a", "result": '"1"'}, {"id": "b", "result": None},
+                                     {"id": "missing", "result": None}],
+                                    {"status": "in_progress", "updated_at": NOW + 5}, expect_status=["ready"])
+        return rows, set(tx.notices)
+
+    rows, notices = store.write(update)
+    assert sorted((r["id"], r["status"], r["result"], r["event_seq"]) for r in rows) == [
+        ("a", "in_progress", '"1"', 1), ("b", "in_progress", None, 1)]
+    assert {("task", "a"), ("task", "b")} <= notices
+    assert store.write(lambda tx: tx.tasks_update_many([{"id": "a"}], {"status": "in_progress"},
+                                                       expect_status=["ready"])) == [], "guarded"
+    with pytest.raises(IllegalTransition):
+        store.write(lambda tx: tx.tasks_update_many([{"id": "c"}], {"status": "draft"}, expect_status=["completed"]))
