@@ -1,0 +1,5 @@
+-- Nothing to change on SQLite. On PostgreSQL this migration takes queued rows out of runs_status,
+-- so the claim pick can only walk the ordered partial index runs_claimable (see the PostgreSQL
+-- file). SQLite's planner keeps choosing runs_claimable here even with statistics from ANALYZE
+-- (tests/storage/test_claim_plan.py), and it could not use a partial runs_status for
+-- status IN (...) queries: it does not prove that such a term implies status <> 'queued'.
