@@ -66,19 +66,19 @@ PARTS = ("throughput", "batch", "idle", "history", "peers")
 
 # -- small helpers ------------------------------------------------------------------------------
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its live children so far (Linux /proc);
-    the children are the worker processes of ``serve --workers N``."""
+def cpu_seconds(pid: int, *, kernel_only: bool = False) -> float:
+    """User + system CPU time (or the system part alone) of a process and its live children so
+    far (Linux /proc); the children are the worker processes of ``serve --workers N``."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = (int(fields[12]) + (0 if kernel_only else int(fields[11]))) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         children = []
-    return total + sum(cpu_seconds(int(c)) for c in children)
+    return total + sum(cpu_seconds(int(c), kernel_only=kernel_only) for c in children)
 
 
 SERVER_WORKERS = {"postgres": 1}  # set from --pg-workers
@@ -208,6 +208,7 @@ async def part_throughput(srv: srvmod.Server, args: argparse.Namespace) -> dict[
         log(f"  {create_rate:.0f} creates/s over HTTP ({create_cpu_ms:.2f} ms server CPU each); "
             f"draining {total} tasks with {args.agents} agents ...")
         cpu0, own0 = cpu_seconds(srv.proc.pid), time.process_time()
+        kernel0 = cpu_seconds(srv.proc.pid, kernel_only=True)
         out = Path(args.profile) / f"{srv.database_url.split(':')[0]}-drain-{int(time.time())}.txt" \
             if args.profile else None
         with spy.recording(srv.proc.pid, out):
@@ -217,6 +218,8 @@ async def part_throughput(srv: srvmod.Server, args: argparse.Namespace) -> dict[
         # Where the CPU went: the server process (all its threads) and this load generator.
         result["server_cpu_ms"] = ms((cpu_seconds(srv.proc.pid) - cpu0) / max(1, result["cycles"]))
         result["server_cpu_pct"] = 100 * (cpu_seconds(srv.proc.pid) - cpu0) / result["elapsed"]
+        result["server_kernel_ms"] = ms((cpu_seconds(srv.proc.pid, kernel_only=True) - kernel0)
+                                        / max(1, result["cycles"]))
         result["client_cpu_pct"] = 100 * (time.process_time() - own0) / result["elapsed"]
         if result["cycles"] != total:
             raise RuntimeError(f"drained {result['cycles']} of {total} tasks")
@@ -225,7 +228,8 @@ async def part_throughput(srv: srvmod.Server, args: argparse.Namespace) -> dict[
         log(f"  {result['rate']:.0f} cycles/s, claim p50 {result['claim_p50']:.1f} ms p99 "
             f"{result['claim_p99']:.1f} ms, complete p50 {result['complete_p50']:.1f} ms p99 "
             f"{result['complete_p99']:.1f} ms; server CPU {result['server_cpu_ms']:.2f} ms/cycle "
-            f"({result['server_cpu_pct']:.0f}% of a core), load generator {result['client_cpu_pct']:.0f}%")
+            f"(kernel {result['server_kernel_ms']:.2f} ms; {result['server_cpu_pct']:.0f}% of a core), "
+            f"load generator {result['client_cpu_pct']:.0f}%")
         return result
 
 

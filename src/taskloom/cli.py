@@ -67,7 +67,7 @@ def serve(
         from taskloom.api.shutdown import exit_cleanly_on_signal
 
         exit_cleanly_on_signal()
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, serving=True), **options)
         return
     # Worker processes build their own app from the environment: pass the settings on.
     settings.apply_to_env()

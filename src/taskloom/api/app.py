@@ -35,6 +35,7 @@ from taskloom.engine.rescuer import LeaseRescuer
 from taskloom.engine.retention import RetentionService
 from taskloom.engine.scheduler import Scheduler, interval_from_env
 from taskloom.engine.webhooks import WebhookSender
+from taskloom.gc_tuning import tune_for_serving
 from taskloom.mcp_server import http as mcp_http
 from taskloom.storage import open_storage
 
@@ -62,10 +63,11 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, services: list[Service] | None = None,
-               run_services: bool = True) -> FastAPI:
+               run_services: bool = True, serving: bool = False) -> FastAPI:
     """The composition root: the one place that builds the storage, the engine with its
     background services, event hooks and claim gates, and the HTTP app around them.
-    ``services`` adds services (tests); ``run_services=False`` keeps their loops off."""
+    ``services`` adds services (tests); ``run_services=False`` keeps their loops off;
+    ``serving``: the app of a server process, which tunes the garbage collector once started."""
     storage = open_storage(settings.database_url)
     scheduler_interval = float(settings.extra.get("scheduler_interval_seconds") or interval_from_env())
     all_services: list[Service] = [
@@ -88,6 +90,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
         storage.migrate()
         await engine.start(run_services=run_services)
         restore_signals = drain_on_signal(engine)
+        if serving:
+            tune_for_serving()  # taskloom/gc_tuning.py
         try:
             async with mcp.running():  # /mcp: its SDK session manager, started on first use
                 yield
@@ -110,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, services: list
     install_docs(app)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.serving = serving  # a server process (taskloom serve): the collector is tuned at start-up
 
     @app.exception_handler(TaskloomError)
     async def _domain_error(request: Request, exc: TaskloomError) -> JSONResponse:
@@ -176,7 +181,7 @@ def app_from_env() -> FastAPI:
     settings = Settings.from_env()
     if not settings.jwt_secret:
         raise RuntimeError("TASKLOOM_JWT_SECRET must be set for worker processes")
-    return create_app(settings)
+    return create_app(settings, serving=True)
 
 
 def _api_families() -> list[Any]:
