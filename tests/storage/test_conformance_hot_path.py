@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from taskloom.domain.errors import InvalidInput
 from taskloom.domain.states import IllegalTransition
 from taskloom.rows import Appended, Closed, Row, RunTake, Taken, TaskStep
 from taskloom.storage.protocols import Coalesce, Tx
@@ -209,3 +210,38 @@ def test_tasks_and_runs_insert_many_and_update_many(store: Store) -> None:
                                                        expect_status=["ready"])) == [], "guarded"
     with pytest.raises(IllegalTransition):
         store.write(lambda tx: tx.tasks_update_many([{"id": "c"}], {"status": "draft"}, expect_status=["completed"]))
+
+
+def test_batch_rows_keep_every_value_exactly(store: Store) -> None:
+    """A batch statement's rows (one JSON parameter on PostgreSQL, VALUES on SQLite) hand over
+    text and numbers unchanged: quotes, backslashes, braces, commas, the word NULL, the empty
+    string, non-ASCII text, None and a float's every digit; a NUL is refused as InvalidInput."""
+    texts = ['{"a": [1, "b\\"c"]}', "back\\slash", "{,}", "NULL", "", "zé ☃ 𝄞", None, "'quoted'"]
+    ids = [f"t{i}" for i in range(len(texts))]
+
+    def build(tx: Tx) -> None:
+        insert_tasks(tx, *ids)
+        for i, t in enumerate(ids):
+            tx.run_insert(run_row("r" + t, t, status="claimed", claimed_by_kind="agent_session", claimed_by_ref="me",
+                                  claim_token_hash=texts[i], claimed_at=NOW, lease_until=NOW + 60))
+
+    store.write(build)
+    rows = store.write(lambda tx: tx.tasks_update_many([{"id": t, "result": x} for t, x in zip(ids, texts, strict=True)],
+                                                       {"status": "in_progress"}, expect_status=["ready"]))
+    assert sorted((r["id"], r["result"]) for r in rows) == sorted(zip(ids, texts, strict=True))
+    done = store.write(lambda tx: tx.runs_complete_many(
+        [{"id": "r" + t, "result": x, "terminal_key": x, "token_hash": x} for t, x in zip(ids, texts, strict=True)],
+        NOW + 1, {}))
+    assert sorted(r["id"] for r in done) == sorted("r" + t for t in ids), "each token hash matched as given"
+    for t, x in zip(ids, texts, strict=True):
+        run = store.read(lambda tx, t=t: tx.run_get("r" + t))
+        assert (run["result"], run["terminal_key"]) == (x, x)
+    store.write(lambda tx: insert_tasks(tx, "f") or tx.run_insert(run_row("rf", "f")))
+    exact = NOW + 0.123456789012345
+    [claimed] = store.write(lambda tx: tx.runs_claim_many([{"id": "rf", "token_hash": "h", "timeout_at": exact}], NOW,
+                                                          holder=("agent_session", "me"), lease_seconds=60.0,
+                                                          session_id=None))
+    assert claimed["timeout_at"] == exact
+    with pytest.raises(InvalidInput):
+        store.write(lambda tx: tx.tasks_update_many([{"id": "f", "result": "a\x00b"}], {"status": "in_progress"},
+                                                    expect_status=["in_progress"]))
