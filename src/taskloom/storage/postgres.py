@@ -73,6 +73,13 @@ class PostgresTx(SqlTx):
             return []
         return cur.fetchall()
 
+    def _fetched(self, cur: Any) -> list[Row]:
+        # As _rows: the result's status, not cur.description (a Column object per column).
+        result = cur.pgresult
+        if result is None or result.status != TUPLES_OK:
+            return []
+        return list(cur.fetchall())
+
     def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
         return int(self.conn.execute(_pg_sql(sql), params or {}).rowcount)
 

@@ -144,7 +144,10 @@ class SqlTx(GraphQueries, WorkQueueQueries, BacklogQueries, AgentQueries, Schedu
         # What SQLite's _storable refuses, refused the same way on both (one scan of all the text).
         if "\x00" in "".join([v for v in args if type(v) is str]):
             raise InvalidInput("invalid value: a string cannot contain NUL (0x00) characters")
-        cur = self.conn.execute(text, args)
+        return self._fetched(self.conn.execute(text, args))
+
+    def _fetched(self, cur: Any) -> list[Row]:
+        """The rows of an executed statement, as dicts (none for a statement that returns none)."""
         if cur.description is None:
             return []
         rows = cur.fetchall()
