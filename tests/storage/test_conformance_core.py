@@ -284,6 +284,9 @@ def test_tasks_with_dependents(store: Store) -> None:
     store.write(build)
     assert store.read(lambda tx: tx.tasks_with_dependents(["a", "b", "c"])) == ["b"]
     assert store.read(lambda tx: tx.tasks_with_dependents([])) == []
+    # A batch's worth (one JSON parameter, however many ids), in the order given.
+    many = [f"x{i}" for i in range(150)] + ["b", "c", "b"]
+    assert store.read(lambda tx: tx.tasks_with_dependents(many)) == ["b", "b"]
 
 
 def test_lease_rescue_and_deadline_reads(store: Store) -> None:

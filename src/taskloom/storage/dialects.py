@@ -13,6 +13,7 @@ a whole are named SQL files per dialect instead (storage/named_sql.py).
 | ``positional`` | ``?`` by position | ``%s`` by position |
 | ``row_source`` | ``VALUES (...), (...)`` | one JSON parameter (``json_array_elements``) |
 | ``insert_rows`` | multi-row ``VALUES``, ~1,000 values a statement | one ``json_populate_recordset`` |
+| ``json_values`` | ``json_each`` | ``json_array_elements_text`` |
 | ``lock`` | nothing: one writer serialises every write | ``FOR UPDATE`` / ``FOR SHARE`` |
 | ``skip_locked`` | nothing | ``FOR UPDATE SKIP LOCKED`` |
 | ``index_hint`` | ``INDEXED BY`` (no statistics) | nothing: the planner has statistics |
@@ -98,6 +99,12 @@ class Dialect:
         ending in ``tail`` (a RETURNING clause)."""
         raise NotImplementedError
 
+    def json_values(self, param: str) -> str:
+        """A subquery of the elements of the JSON list of strings in parameter ``param`` (one
+        parameter, however long the list: an IN list of 100 is 100 names to bind, and psycopg
+        parses a statement of more than 50 parameters on every execution)."""
+        raise NotImplementedError
+
     def lock(self, mode: LockMode | None) -> str:
         """The clause that locks the rows a ``SELECT`` reads until the transaction ends."""
         raise NotImplementedError
@@ -140,6 +147,9 @@ class SqliteDialect(Dialect):
         per = max(1, 1000 // len(columns))  # ~1,000 values a statement
         return [(_insert_sql(table, columns, len(rows[i:i + per]), tail),
                  [row.get(c) for row in rows[i:i + per] for c in columns]) for i in range(0, len(rows), per)]
+
+    def json_values(self, param: str) -> str:
+        return f"SELECT value FROM json_each(:{param})"
 
     def lock(self, mode: LockMode | None) -> str:
         return ""
@@ -197,6 +207,9 @@ class PostgresDialect(Dialect):
         names = ", ".join(columns)
         return [(f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table},"
                  f" CAST(:rows AS json)){tail}", [data])]
+
+    def json_values(self, param: str) -> str:
+        return f"SELECT json_array_elements_text(CAST(:{param} AS json))"
 
     def lock(self, mode: LockMode | None) -> str:
         return {None: "", "update": " FOR UPDATE", "share": " FOR SHARE"}[mode]

@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from taskloom.rows import Row
 from taskloom.storage.named_sql import statement
 from taskloom.storage.statements import in_list
+
+if TYPE_CHECKING:
+    from taskloom.storage.dialects import Dialect
 
 
 class GraphQueries:
     if TYPE_CHECKING:  # provided by Tx
         dialect: str
+        sql_dialect: Dialect
 
         def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
         def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
@@ -66,9 +72,8 @@ class GraphQueries:
         """Those of ``task_ids`` that other tasks depend on, in the order given."""
         if not task_ids:
             return []
-        params: dict[str, Any] = {}
         rows = self._rows("SELECT DISTINCT depends_on_task_id AS id FROM task_dependencies WHERE depends_on_task_id"
-                          f" IN {in_list('w', list(task_ids), params)}", params)
+                          f" IN ({self.sql_dialect.json_values('ids')})", {"ids": orjson.dumps(list(task_ids)).decode()})
         found = {r["id"] for r in rows}
         return [t for t in task_ids if t in found]
 
