@@ -169,3 +169,109 @@ def test_a_set_based_claim_batch_writes_what_claim_next_writes(harness: Harness)
             for run in part["runs"]:
                 run.pop("network_channel"), run.pop("claim_token_hash")
         assert left == right
+
+
+_FAIL_KINDS = {  # spec fields, and the fail item's retryable flag
+    "retry": ({"backoff_strategy": "linear", "backoff_seconds": 7.0}, True),
+    "final": ({}, False),
+    "spent": ({"max_attempts": 1}, True),
+}
+
+
+def _failable(h: Harness, title: str, fields: dict[str, Any]) -> tuple[Any, str]:
+    from taskloom.engine import runs as run_ops
+
+    first, _ = h.write(lambda tx, ctx: task_ops.create_task(tx, ctx, task_ops.TaskSpec(
+        title=title, network_channel=title, **fields)))
+    after, _ = h.write(lambda tx, ctx: task_ops.create_task(tx, ctx, task_ops.TaskSpec(
+        title=title + "-after", network_channel="later", dependencies=[first["id"]])))
+    claim = h.write(lambda tx, ctx: run_ops.claim_next(tx, ctx, run_ops.ClaimFilters(network_channel=title),
+                                                       60.0, None))
+    assert claim is not None
+    return claim, after["id"]
+
+
+def test_a_set_based_fail_batch_writes_what_single_fails_write(harness: Harness) -> None:
+    """Retried with backoff, failed for good (not retryable, or no attempt left): the same rows,
+    events in the same per-task order and hook calls as one single fail each."""
+    from taskloom.engine import batches
+    from taskloom.engine import runs as run_ops
+
+    hooks: list[tuple[str, str, str, int]] = []
+
+    def hook(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
+        hooks.append((task["title"], event_type, task["status"], task["event_seq"]))
+
+    def hooked(op: Any) -> Any:
+        return lambda tx, ctx: op(tx, dataclasses.replace(ctx, hooks=(*ctx.hooks, hook)))
+
+    singles = {k: _failable(harness, f"s-{k}", f) for k, (f, _) in _FAIL_KINDS.items()}
+    batched = {k: _failable(harness, f"b-{k}", f) for k, (f, _) in _FAIL_KINDS.items()}
+    for k, (claim, _) in singles.items():
+        harness.write(hooked(lambda tx, ctx, c=claim, k=k: run_ops.fail_run(
+            tx, ctx, c.run["id"], error=f"boom {k}", idempotency_key="k", claim_token=c.token,
+            retryable=_FAIL_KINDS[k][1])))
+    items = [batches.Finish(run_id=c.run["id"], claim_token=c.token, idempotency_key="k", error=f"boom {k}",
+                            retryable=_FAIL_KINDS[k][1]) for k, (c, _) in batched.items()]
+    outcomes = harness.write(hooked(lambda tx, ctx: batches.fail_many(tx, ctx, items)))
+    assert [o.status for o in outcomes] == [200, 200, 200]
+    assert all(o.run is not None and o.run["status"] == "failed" for o in outcomes)
+    for k in _FAIL_KINDS:
+        (single, single_after), (batch, batch_after) = singles[k], batched[k]
+        for a, b in ((single.task["id"], batch.task["id"]), (single_after, batch_after)):
+            left, right = (harness.read(lambda tx, ctx, t=t: _snapshot(tx, t)) for t in (a, b))
+            for part in (left, right):
+                part["task"].pop("title"), part["task"].pop("network_channel")
+                for run in part["runs"]:
+                    run.pop("network_channel"), run.pop("claim_token_hash")
+                for event in part["events"]:
+                    event["payload"] = event["payload"] if event["event_type"] != "task.created" else None
+            assert left == right, k
+        assert [h[1:] for h in hooks if h[0] == f"s-{k}"] == [h[1:] for h in hooks if h[0] == f"b-{k}"], k
+    retried = harness.read(lambda tx, ctx: _snapshot(tx, batched["retry"][0].task["id"]))
+    assert [r["status"] for r in retried["runs"]] == ["failed", "queued"]
+    assert retried["runs"][1]["available_at"] == harness.clock.now() + 7.0, "the backoff"
+    assert [e["event_type"] for e in retried["events"]][-2:] == ["run.failed", "run.queued"]
+    spent = harness.read(lambda tx, ctx: _snapshot(tx, batched["spent"][0].task["id"]))
+    assert spent["task"]["status"] == "failed" and [e["event_type"] for e in spent["events"]][-2:] == [
+        "run.failed", "task.failed"]
+    assert [h[1] for h in hooks if h[0] == "b-final"] == ["run.failed", "task.failed"]
+    # Repeated with its idempotency key: answered 200, nothing written again; without one, 409.
+    before = harness.read(lambda tx, ctx: _snapshot(tx, batched["final"][0].task["id"]))
+    again = harness.write(lambda tx, ctx: batches.fail_many(tx, ctx, [
+        items[1], dataclasses.replace(items[2], idempotency_key=None)]))
+    assert [o.status for o in again] == [200, 409]
+    assert harness.read(lambda tx, ctx: _snapshot(tx, batched["final"][0].task["id"])) == before
+
+
+def test_a_fail_batch_refuses_each_item_on_its_own(harness: Harness) -> None:
+    """Per item, in item order: 200, 404 (no such run), 403 (another agent's), 409 (stale token),
+    400 (empty error); the refused ones change nothing and the others are applied."""
+    from taskloom.domain.actors import Actor
+    from taskloom.engine import batches
+    from taskloom.engine import runs as run_ops
+
+    me, other = Actor("agent_session", "me", "agent"), Actor("agent_session", "other", "agent")
+    for i in range(4):
+        harness.write(lambda tx, ctx, i=i: task_ops.create_task(tx, ctx, task_ops.TaskSpec(
+            title=f"t{i}", network_channel="f", max_attempts=1)))
+    mine = harness.write(lambda tx, ctx: run_ops.claim_many(tx, ctx, run_ops.ClaimFilters(network_channel="f"), 3,
+                                                            60.0, None), me)
+    [theirs] = harness.write(lambda tx, ctx: run_ops.claim_many(tx, ctx, run_ops.ClaimFilters(network_channel="f"),
+                                                                1, 60.0, None), other)
+    ok, stale, empty = mine
+    items = [batches.Finish(run_id=ok.run["id"], claim_token=ok.token, error="e"),
+             batches.Finish(run_id="run_missing", error="e"),
+             batches.Finish(run_id=theirs.run["id"], error="e"),
+             batches.Finish(run_id=stale.run["id"], claim_token="ct_stale", error="e"),
+             batches.Finish(run_id=empty.run["id"], error="  ")]
+    outcomes = harness.write(lambda tx, ctx: batches.fail_many(tx, ctx, items), me)
+    assert [(o.run_id, o.status) for o in outcomes] == [
+        (ok.run["id"], 200), ("run_missing", 404), (theirs.run["id"], 403), (stale.run["id"], 409),
+        (empty.run["id"], 400)]
+    assert all(o.error for o in outcomes[1:])
+    status = {c.run["id"]: harness.read(lambda tx, ctx, c=c: tx.run_get(c.run["id"]))["status"]
+              for c in (ok, stale, empty, theirs)}
+    assert status == {ok.run["id"]: "failed", stale.run["id"]: "claimed", empty.run["id"]: "claimed",
+                      theirs.run["id"]: "claimed"}
+    assert harness.read(lambda tx, ctx: tx.task_get(ok.task["id"]))["status"] == "failed"

@@ -186,6 +186,39 @@ def test_runs_complete_many_is_fenced_per_item(store: Store) -> None:
     assert store.write(lambda tx: tx.runs_complete_many(items[:1], NOW + 2, {})) == [], "not twice"
 
 
+def test_runs_fail_many_is_fenced_per_item(store: Store) -> None:
+    def build(tx: Tx) -> None:
+        insert_tasks(tx, "a", "b", "c", "d")
+        for run_id, task_id, holder in (("ra", "a", "me"), ("rb", "b", "me"), ("rc", "c", "other"), ("rd", "d", "me")):
+            tx.run_insert(run_row(run_id, task_id, status="running", claimed_by_kind="agent_session",
+                                  claimed_by_ref=holder, claim_token_hash="h-" + run_id, claimed_at=NOW,
+                                  lease_until=NOW + 60))
+
+    store.write(build)
+    items = [{"id": "ra", "error": "boom", "terminal_key": "k", "token_hash": "h-ra"},
+             {"id": "rb", "error": "boom", "terminal_key": None, "token_hash": "stale"},
+             {"id": "rc", "error": "boom", "terminal_key": None, "token_hash": None},
+             {"id": "rd", "error": "it's \"bad\"", "terminal_key": None, "token_hash": None},
+             {"id": "missing", "error": "boom", "terminal_key": None, "token_hash": None}]
+    returned: dict[str, Row] = {}
+
+    def fail(tx: Tx) -> tuple[list[str], list[str]]:
+        rows = tx.runs_fail_many(items, NOW + 1, {"holder": ("agent_session", "me")})
+        returned.update((r["id"], r) for r in rows)
+        return sorted(r["id"] for r in rows), sorted(r["id"] for r in tx.run_transitions)
+
+    assert store.write(fail) == (["ra", "rd"], ["ra", "rd"])
+    stored = store.read(lambda tx: tx.run_get("rd"))
+    assert returned["rd"] == {c: stored[c] for c in COMPLETED_RUN_COLUMNS}, "the lease's and hooks' columns, as stored"
+    assert stored["error"] == 'it\'s "bad"' and stored["last_event_type"] == "run.failed"
+    ra = store.read(lambda tx: tx.run_get("ra"))
+    assert ra["status"] == "failed" and ra["error"] == "boom" and ra["terminal_key"] == "k" and ra["ended_at"] == NOW + 1
+    assert ra["result"] is None and ra["started_at"] is None, "a fail touches neither"
+    assert [store.read(lambda tx, r=r: tx.run_get(r))["status"] for r in ("rb", "rc")] == ["running", "running"]
+    assert store.write(lambda tx: tx.runs_fail_many(items[:1], NOW + 2, {})) == [], "not twice"
+    assert store.write(lambda tx: tx.runs_fail_many([], NOW + 2, {})) == []
+
+
 def test_tasks_and_runs_insert_many_and_update_many(store: Store) -> None:
     def build(tx: Tx) -> tuple[list[Row], list[Row]]:
         tasks = tx.tasks_insert_many([task_row(t, created_at=NOW + i) for i, t in enumerate(("a", "b", "c"))])

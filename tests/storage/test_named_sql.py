@@ -12,7 +12,7 @@ from taskloom.domain.states import RUN_LIVE, RUN_OPEN, TASK_TERMINAL
 from taskloom.storage import named_sql, open_storage
 from taskloom.storage.postgres import _pg_sql
 
-HOT_PATH = {"claim", "complete", "rescue", "complete_batch", "claim_take"}
+HOT_PATH = {"claim", "complete", "rescue", "complete_batch", "fail_batch", "claim_take"}
 # Slots a statement cannot do without (a VALUES list), filled as the code fills them.
 _STEP = named_sql.statement("postgres", "task_step", task_sets="title = :t", task_expect="('ready')")
 REQUIRED = {"claim_one": {"pick": "SELECT * FROM runs", "task_step": _STEP, "run_sets": "held = 0",
@@ -20,6 +20,7 @@ REQUIRED = {"claim_one": {"pick": "SELECT * FROM runs", "task_step": _STEP, "run
             "complete_close": {"complete": "UPDATE runs SET held = 0 RETURNING *", "task_step": _STEP},
             "task_step": {"task_sets": "title = :t", "task_expect": "('ready')"},
             "complete_batch": {"items": "VALUES (CAST(:i AS text), CAST(:r AS text), CAST(:k AS text), CAST(:h AS text))"},
+            "fail_batch": {"items": "VALUES (CAST(:i AS text), CAST(:e AS text), CAST(:k AS text), CAST(:h AS text))"},
             "claim_take": {"items": "VALUES (CAST(:i AS text), CAST(:h AS text), CAST(:t AS text))"}}
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 

@@ -22,7 +22,7 @@ from taskloom.domain.states import TaskStatus
 from taskloom.engine import runs as run_ops
 from taskloom.engine import tasks as task_ops
 from taskloom.engine.context import Ctx, dumps, hash_token
-from taskloom.engine.lifecycle import refresh_dependents
+from taskloom.engine.lifecycle import refresh_dependents, settle_failed_run, settle_failed_runs
 from taskloom.engine.transitions import TaskMove, move_tasks
 from taskloom.rows import Row
 from taskloom.storage.protocols import Tx
@@ -95,9 +95,39 @@ def complete_many(tx: Tx, ctx: Ctx, items: list[Finish]) -> list[Outcome]:
 
 
 def fail_many(tx: Tx, ctx: Ctx, items: list[Finish]) -> list[Outcome]:
-    return [_each(item, lambda it: run_ops.fail_run(
-        tx, ctx, it.run_id, error=it.error or "", idempotency_key=it.idempotency_key, claim_token=it.claim_token,
-        retryable=it.retryable, usage=it.usage)) for item in items]
+    """Set-based where it can be, as ``complete_many``: the items that name a run no other item
+    names, report no usage and give an error are failed with one guarded UPDATE of their runs;
+    their tasks are then settled together (``settle_failed_runs``: retried with backoff or
+    failed); each refused one is read to say why, as the single call does. The rest (repeated run
+    ids, usage, an empty error) go through the single call, one by one, afterwards."""
+    outcomes: dict[int, Outcome] = {}
+    seen = Counter(item.run_id for item in items)
+    bulk = {i: item for i, item in enumerate(items)
+            if seen[item.run_id] == 1 and not item.usage and item.error and item.error.strip()}
+    if bulk:
+        rows = tx.runs_fail_many(
+            [{"id": it.run_id, "error": it.error, "terminal_key": it.idempotency_key,
+              "token_hash": hash_token(it.claim_token) if it.claim_token is not None else None}
+             for it in bulk.values()], ctx.now, run_ops.fence(ctx, None))
+        failed = {row["id"]: row for row in rows}
+        settle = [(failed[it.run_id], it.error or "", it.retryable) for it in bulk.values() if it.run_id in failed]
+        per_task = Counter(run["task_id"] for run, _, _ in settle)
+        settle_failed_runs(tx, ctx, [s for s in settle if per_task[s[0]["task_id"]] == 1])
+        for run, error, retryable in settle:  # two live runs of one task: one by one, in item order
+            if per_task[run["task_id"]] > 1:
+                settle_failed_run(tx, ctx, run, error, retryable=retryable)
+        for i, it in bulk.items():
+            if it.run_id in failed:
+                outcomes[i] = Outcome(it.run_id, 200, run=failed[it.run_id])
+            else:
+                outcomes[i] = _each(it, lambda x: run_ops.refused_fail(tx, ctx, x.run_id, x.idempotency_key,
+                                                                       x.claim_token))
+    for i, item in enumerate(items):
+        if i not in outcomes:
+            outcomes[i] = _each(item, lambda it: run_ops.fail_run(
+                tx, ctx, it.run_id, error=it.error or "", idempotency_key=it.idempotency_key,
+                claim_token=it.claim_token, retryable=it.retryable, usage=it.usage))
+    return [outcomes[i] for i in range(len(items))]
 
 
 def _each(item: Finish, apply: Any) -> Outcome:

@@ -10,7 +10,7 @@ from taskloom.domain.retry import retry_delay
 from taskloom.domain.states import RUN_LIVE, RUN_OPEN, TASK_TERMINAL, BlockedReason, RunStatus, TaskStatus, ordered
 from taskloom.domain.task_ids import new_uuid
 from taskloom.engine.context import Ctx, record
-from taskloom.engine.transitions import move_run, move_task
+from taskloom.engine.transitions import TaskMove, move_run, move_task, move_tasks, record_tasks
 from taskloom.rows import NewRun, Row
 from taskloom.storage.protocols import Tx
 
@@ -155,6 +155,40 @@ def settle_failed_run(tx: Tx, ctx: Ctx, run: Row, error: str, *, retryable: bool
         changes={"error": error, "closed_at": ctx.now, "blocked_reason": None},
         run_id=run["id"], payload={"error": error},
     )
+
+
+def settle_failed_runs(tx: Tx, ctx: Ctx, failed: list[tuple[Row, str, bool]]) -> None:
+    """``settle_failed_run`` for many failed runs (``(run, error, retryable)``, of distinct tasks),
+    with the same rows, events (per task, in order) and hooks: the tasks read at once; the retried
+    ones' run.failed moves in one update, then each one's next attempt queued and its task
+    refreshed as the single call does; the others' run.failed and task.failed in one update each."""
+    tasks = tx.tasks_get_many([run["task_id"] for run, _, _ in failed])
+    retry: list[tuple[Row, str, Row, float]] = []
+    final: list[tuple[Row, str]] = []
+    for run, error, retryable in failed:
+        task = tasks.get(run["task_id"])
+        if task is None or task["status"] in TASK_TERMINAL:
+            continue
+        if retryable and int(run["attempt"]) < int(task["attempt_limit"]):
+            delay = retry_delay(task["backoff_strategy"], float(task["backoff_seconds"]), int(run["attempt"]), _rng)
+            retry.append((run, error, task, delay))
+        else:
+            final.append((run, error))
+    if retry:
+        moved = move_tasks(tx, ctx, [TaskMove(task["id"], {"error": error}, run["id"],
+                                              {"error": error, "attempt": run["attempt"], "will_retry": True})
+                                     for run, error, task, _ in retry], TaskStatus.READY, "run.failed")
+        for _, _, task, delay in retry:
+            task = moved.get(task["id"]) or task
+            enqueue_run(tx, ctx, task, delay=delay, metadata=None)
+            refresh(tx, ctx, tx.task_get(task["id"]) or task)
+    if final:
+        record_tasks(tx, ctx, [TaskMove(run["task_id"], {}, run["id"],
+                                        {"error": error, "attempt": run["attempt"], "will_retry": False})
+                               for run, error in final], "run.failed")
+        move_tasks(tx, ctx, [TaskMove(run["task_id"], {"error": error}, run["id"], {"error": error})
+                             for run, error in final], TaskStatus.FAILED, "task.failed",
+                   changes={"closed_at": ctx.now, "blocked_reason": None})
 
 
 def canceled_run_changes(ctx: Ctx, reason: str) -> Row:

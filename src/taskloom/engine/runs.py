@@ -390,6 +390,16 @@ def fail_run(tx: Tx, ctx: Ctx, run_id: str, *, error: str, idempotency_key: str 
     return updated
 
 
+def refused_fail(tx: Tx, ctx: Ctx, run_id: str, idempotency_key: str | None, claim_token: str | None) -> Row:
+    """After a guarded set-based fail changed nothing: the run of a repeat (same idempotency key),
+    or the error that says why it was refused, as ``fail_run`` would. Reads only."""
+    existing = load_visible_run(tx, ctx, run_id)
+    if _repeat(existing, "failed", idempotency_key):
+        return existing
+    load_own_live_run(tx, ctx, run_id, claim_token, "fail", existing)
+    raise Conflict(f"cannot fail run {run_id} now")  # the fence refused for a reason checked above
+
+
 def release_run(tx: Tx, ctx: Ctx, run_id: str, *, reason: str | None, claim_token: str | None) -> Row:
     """Hand a claimed run back to the queue unchanged: not a failure, the attempt is not spent."""
     run = load_own_live_run(tx, ctx, run_id, claim_token, "release")

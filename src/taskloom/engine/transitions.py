@@ -136,6 +136,25 @@ def move_tasks(tx: Tx, ctx: Ctx, moves: Sequence[TaskMove], target: TaskStatus, 
     return moved
 
 
+def record_tasks(tx: Tx, ctx: Ctx, moves: Sequence[TaskMove], event_type: str) -> dict[str, Row]:
+    """``record`` (a change that is no status change, and its event) for many tasks at once: one
+    update, one multi-row event insert, then each task's hooks, in ``moves`` order. Unguarded, as
+    ``record`` is. Task ids distinct, the same ``own`` keys in each. Returns the tasks by id."""
+    common = {"updated_at": ctx.now, "last_activity_at": ctx.now}
+    rows = tx.tasks_update_many([{"id": m.task_id, **m.own} for m in moves], common, expect_status=_ANY_TASK_STATUS)
+    moved = {row["id"]: row for row in rows}
+    done = [m for m in moves if m.task_id in moved]
+    tx.events_insert_many([event_row(ctx, m.task_id, moved[m.task_id]["event_seq"], event_type, m.run_id, m.payload)
+                           for m in done])
+    for m in done:
+        for hook in ctx.hooks:
+            hook(tx, ctx, moved[m.task_id], event_type, m.run_id, m.payload)
+    return moved
+
+
+_ANY_TASK_STATUS = tuple(s.value for s in TaskStatus)  # "no guard": every status a task can be in
+
+
 def move_run(tx: Tx, run_id: str, target: RunStatus, changes: Row, *,
              only_from: Iterable[RunStatus] | None = None) -> Row | None:
     """Move a run to ``target`` (with ``changes``), guarded by the table; None on a miss."""

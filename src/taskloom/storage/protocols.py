@@ -180,6 +180,11 @@ class RunStore(Protocol):
         ``items``: id, result, terminal_key, token_hash. Returns the completed runs, with the
         columns a lease and the commit hooks read (``COMPLETED_RUN_COLUMNS``), not whole rows."""
 
+    def runs_fail_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
+        """Fail many live runs in one guarded update (named statement ``fail_batch``); ``items``:
+        id, error, terminal_key, token_hash. Returns the failed runs, with the columns a lease and
+        the commit hooks read (``COMPLETED_RUN_COLUMNS``), not whole rows."""
+
 
 class EventStore(Protocol):
     """The append-only, per-task numbered event log."""

@@ -514,6 +514,21 @@ class SqlTx(GraphQueries, WorkQueueQueries, BacklogQueries, AgentQueries, Schedu
         self.run_transitions.extend(rows)
         return rows
 
+    def runs_fail_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
+        """Fail many live runs in one guarded update (named statement ``fail_batch``): ``items``:
+        ``id``, ``error``, ``terminal_key``, ``token_hash`` (None: any token), run ids distinct;
+        ``fence`` as for ``runs_complete_many``. Returns the failed runs (their
+        ``COMPLETED_RUN_COLUMNS``); the others were refused."""
+        if not items:
+            return []
+        params: dict[str, Any] = {"now": now}
+        values, lead = self.sql_dialect.row_source(
+            "f", [(i["id"], i["error"], i["terminal_key"], i["token_hash"]) for i in items], ["text"] * 4)
+        rows = self._rows_at(statement(self.dialect, "fail_batch", items=values,
+                                       fence=self._fence_sql(fence, params)), params, lead)
+        self.run_transitions.extend(rows)
+        return rows
+
     def runs_claim_many(self, items: Sequence[Row], now: float, *, holder: tuple[str, str], lease_seconds: float,
                         session_id: str | None) -> list[Row]:
         """Claim many queued runs in one guarded update (named statement ``claim_take``), one lease

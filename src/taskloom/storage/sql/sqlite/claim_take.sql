@@ -1,6 +1,6 @@
 -- Claim many queued runs in one guarded UPDATE (claim-batch): the same lease for all, each with
 -- its own claim token hash and timeout. Slot /*items*/ is the rows (id, token_hash, timeout_at):
--- VALUES on SQLite, unnest of one array a column on PostgreSQL. /*session*/ sets session_id when
+-- VALUES on SQLite, one JSON parameter on PostgreSQL. /*session*/ sets session_id when
 -- the caller gave one. A run not returned was no longer queued. RETURNING: what the answer (a
 -- claim's run and lease) and the commit hooks (metrics, logs) read, not the whole row.
 WITH items(id, token_hash, timeout_at) AS (/*items*/)

@@ -1,6 +1,6 @@
 -- Complete many live runs in one guarded UPDATE (complete-batch). Slot /*items*/ is the rows
--- (id, result, terminal_key, token_hash), one per item: VALUES on SQLite, unnest of one array a
--- column on PostgreSQL. An item's token_hash, when given, must be its run's current one. Slot
+-- (id, result, terminal_key, token_hash), one per item: VALUES on SQLite, one JSON parameter
+-- on PostgreSQL. An item's token_hash, when given, must be its run's current one. Slot
 -- /*fence*/ adds the caller's checks (holder, workspaces). The runs not returned were refused:
 -- each is then read to say why. RETURNING: what the answer (a lease) and the commit hooks (metrics,
 -- logs: run_transitions) read, not the whole row (SQLite builds every returned value).
