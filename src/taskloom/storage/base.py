@@ -38,6 +38,13 @@ class NoticeHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[Notice, set[asyncio.Future[None]]] = {}
         self._lock = threading.Lock()
+        # Called (on the loop) when a waiter arrives while there was none: PostgreSQL's notifier
+        # tells the other processes that this one now waits for their notices.
+        self.on_first_waiter: Callable[[], None] | None = None
+
+    def has_waiters(self) -> bool:
+        """Whether anyone waits (thread-safe enough for a yes/no: a dict's truth value)."""
+        return bool(self._waiters)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -65,8 +72,11 @@ class NoticeHub:
         *before* checking for work, so a notice arriving during the check is not lost;
         always ``unlisten`` it afterwards."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        first = not self._waiters
         for key in keys:
             self._waiters.setdefault(key, set()).add(fut)
+        if first and self._waiters and self.on_first_waiter is not None:
+            self.on_first_waiter()
         return fut
 
     def unlisten(self, keys: Iterable[Notice], fut: asyncio.Future[None]) -> None:

@@ -38,6 +38,8 @@ T = TypeVar("T")
 log = logging.getLogger("taskloom.postgres")
 CHANNEL = "taskloom"
 PEER = ("peer", "*")  # the notice a notifier sends to say it is there (no one waits on it)
+# The notice that says: someone in this process waits for notices (a long-poll, a stream).
+INTERESTED = ("peer", "waiting")
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 MIGRATION_LOCK = 7_243_118_001
 CONNECT_TIMEOUT = 2  # seconds to open a connection
@@ -203,7 +205,8 @@ class PostgresStorage(Storage):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = threading.Event()
         self._checking = threading.Event()
-        self._notifier = _Notifier(self.url, self._closing)
+        self._notifier = _Notifier(self.url, self._closing, waiting=self.hub.has_waiters)
+        self.hub.on_first_waiter = self._notifier.interested
 
     def migrate(self) -> list[str]:
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -385,8 +388,9 @@ class PostgresStorage(Storage):
                     self.listening.set()
                     async for note in aconn.notifies():
                         if note.pid != self._notifier.backend_pid:  # ours were published already
-                            self._notifier.heard_peer()
-                            self.hub.publish(_decode_notices(note.payload))
+                            notices = _decode_notices(note.payload)
+                            self._notifier.heard_peer(interested=INTERESTED in notices)
+                            self.hub.publish(notices)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep listening through outages
@@ -417,24 +421,33 @@ class _Notifier:
     no WAL, so it costs no fsync; listeners also re-check by themselves every second,
     so a notice lost in a crash only delays a wake-up.
 
-    Only while another process listens on the database: each notifier says it is there (a
-    ``peer`` notice) when it starts and every ``PEER_EVERY`` seconds, and answers a peer it had
-    not heard from at once; one that has heard no other process for ``PEER_TTL`` seconds sends
-    nothing (a lone process wakes its own waiters through the hub, without the round trip)."""
+    Only while another process waits for notices: each notifier says it is there (a ``peer``
+    notice) when it starts and every ``PEER_EVERY`` seconds, and answers a peer it had not heard
+    from at once. While someone in its process waits (a long-poll, an event stream: the hub has
+    waiters) the notice also says so (``INTERESTED``), and the first waiter after a quiet spell
+    says it at once. A notifier sends changes only while some other process said so in the last
+    ``PEER_TTL`` seconds: busy workers whose agents never wait pay no NOTIFY per commit (each
+    was a round trip here and a decode in every other process). A change committed in the
+    moment between a first waiter and its announcement reaching the others reaches that waiter
+    through its once-a-second re-check instead."""
 
     PEER_EVERY = 5.0
     PEER_TTL = 12.0
 
-    def __init__(self, url: str, closing: threading.Event):
+    def __init__(self, url: str, closing: threading.Event, waiting: Callable[[], bool] = lambda: False):
         self.url = url
         self.closing = closing
+        self.waiting = waiting  # whether this process has waiters (the hub's)
         self.pending: set[tuple[str, str]] = set()
         self.lock = threading.Lock()
         self.ready = threading.Event()
         self.thread: threading.Thread | None = None
         self.backend_pid: int | None = None
         self.peers_until = 0.0  # time.monotonic() until which another process is known to listen
+        self.interest_until = 0.0  # ... and to have waiters
         self.greet_at = float("inf")  # when to say "peer" next: once the listener listens
+        self.said_interest = -float("inf")  # when this one last said it has waiters
+        self.sent_changes = 0  # NOTIFYs that carried committed changes (not only greetings)
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._main, name="taskloom-pg-notify", daemon=True)
@@ -446,8 +459,8 @@ class _Notifier:
             self.thread.join(5)
 
     def send(self, notices: set[tuple[str, str]]) -> None:
-        if time.monotonic() > self.peers_until:
-            return  # nobody else listens
+        if time.monotonic() > self.interest_until:
+            return  # nobody else waits
         with self.lock:
             self.pending |= notices
         self.ready.set()
@@ -457,12 +470,21 @@ class _Notifier:
         self.greet_at = 0.0
         self.ready.set()
 
-    def heard_peer(self) -> None:
-        """Another process's notice arrived (any of them: it has a listener)."""
+    def interested(self) -> None:
+        """This process's first waiter after none (the hub's hook, on the event loop): say so now,
+        unless that was said in the last second (the others still count on it for PEER_TTL)."""
+        if time.monotonic() - self.said_interest > 1.0:
+            self.greet()
+
+    def heard_peer(self, interested: bool = False) -> None:
+        """Another process's notice arrived (any of them: it has a listener); ``interested``:
+        it says it has waiters."""
         now = time.monotonic()
         if now > self.peers_until:  # a newcomer (or one back): tell it we are here, now
             self.greet()
         self.peers_until = now + self.PEER_TTL
+        if interested:
+            self.interest_until = now + self.PEER_TTL
 
     def _main(self) -> None:
         conn: psycopg.Connection[Any] | None = None
@@ -472,8 +494,11 @@ class _Notifier:
             with self.lock:
                 batch, self.pending = self.pending, set()
             greet = time.monotonic() >= self.greet_at
+            interest = greet and self.waiting()
             if greet:
                 batch.add(PEER)
+            if interest:
+                batch.add(INTERESTED)
             if not batch:
                 continue
             try:
@@ -483,6 +508,10 @@ class _Notifier:
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, _encode_notices(batch)))
                 if greet:
                     self.greet_at = time.monotonic() + self.PEER_EVERY
+                if interest:
+                    self.said_interest = time.monotonic()
+                if batch - {PEER, INTERESTED}:
+                    self.sent_changes += 1
             except psycopg.Error as exc:
                 log.warning("could not send notifications: %s", exc)
                 conn = None
