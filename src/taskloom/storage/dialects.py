@@ -11,7 +11,7 @@ a whole are named SQL files per dialect instead (storage/named_sql.py).
 |---|---|---|
 | ``placeholders`` | ``:name`` as written | ``%(name)s`` (psycopg) |
 | ``positional`` | ``?`` by position | ``%s`` by position |
-| ``row_source`` | ``VALUES (...), (...)`` | one JSON parameter (``json_array_elements``) |
+| ``row_source`` | ``VALUES (...), (...)`` | one JSON parameter (``jsonb_array_elements``) |
 | ``insert_rows`` | multi-row ``VALUES``, ~1,000 values a statement | one ``json_populate_recordset`` |
 | ``json_values`` | ``json_each`` | ``json_array_elements_text`` |
 | ``lock`` | nothing: one writer serialises every write | ``FOR UPDATE`` / ``FOR SHARE`` |
@@ -58,9 +58,11 @@ def _insert_sql(table: str, columns: tuple[str, ...], rows: int, tail: str) -> s
 
 @lru_cache(maxsize=64)
 def _json_rows_sql(prefix: str, types: tuple[str, ...]) -> str:
-    # Each row a JSON array; ->> gives its elements as text (NULL for null), cast where not text.
+    # Each row a JSON array, read as jsonb: parsed once, then ->> looks each element up. (As json,
+    # every ->> parses the row again: ~3 us a row more in PostgreSQL than unnest of arrays; jsonb is
+    # ~2 us a row less than unnest, and json_to_recordset would need an object a row from Python.)
     cols = ", ".join(f"e->>{j}" if t == "text" else f"CAST(e->>{j} AS {t})" for j, t in enumerate(types))
-    return f"SELECT {cols} FROM json_array_elements(CAST(:{prefix} AS json)) AS e"
+    return f"SELECT {cols} FROM jsonb_array_elements(CAST(:{prefix} AS jsonb)) AS e"
 
 
 @lru_cache(maxsize=256)
