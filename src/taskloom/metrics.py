@@ -78,16 +78,26 @@ class Metrics:
 
     # -- counted at commit -----------------------------------------------------------
     def run_transitions(self, rows: Iterable[Row]) -> None:
+        # The counters are added up per label first: a batch's 100 runs are one labels().inc(100)
+        # (a labels() look-up and its increment take ~2.7 us, once per run per counter before).
+        claimed: dict[str, int] = {}
+        finished: dict[tuple[str, str], int] = {}
         for run in rows:
             status = run["status"]
             if status == "claimed":
-                self.runs_claimed.labels(self.channels.label(run["network_channel"])).inc()
+                label = self.channels.label(run["network_channel"])
+                claimed[label] = claimed.get(label, 0) + 1
                 if run["claimed_at"] is not None and run["queued_at"] is not None:
                     self.queue_wait.observe(max(0.0, run["claimed_at"] - run["queued_at"]))
             elif status in ("completed", "failed", "canceled"):
-                self.runs_finished.labels(self.channels.label(run["network_channel"]), run_outcome(run)).inc()
+                labels = (self.channels.label(run["network_channel"]), run_outcome(run))
+                finished[labels] = finished.get(labels, 0) + 1
                 if run["claimed_at"] is not None and run["ended_at"] is not None:
                     self.run_duration.observe(max(0.0, run["ended_at"] - run["claimed_at"]))
+        for label, n in claimed.items():
+            self.runs_claimed.labels(label).inc(n)
+        for labels, n in finished.items():
+            self.runs_finished.labels(*labels).inc(n)
 
     def http(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(route, method, str(status)).inc()
