@@ -29,9 +29,12 @@ def _snapshot(tx: Tx, task_id: str) -> dict[str, Any]:
     }
 
 
-def _create(h: Harness, spec: task_ops.TaskSpec, hooks: list[tuple[str, str, int]]) -> tuple[dict[str, Any], Row]:
+def _create(h: Harness, spec: task_ops.TaskSpec, hooks: list[tuple[str, str, int]],
+            states: list[Any] | None = None) -> tuple[dict[str, Any], Row]:
     def hook(tx: Tx, ctx: Ctx, task: Row, event_type: str, run_id: str | None, payload: Any) -> None:
         hooks.append((event_type, task["status"], task["event_seq"]))
+        if states is not None:  # the whole task as the hook saw it, and the rest of the call
+            states.append(({k: v for k, v in task.items() if k not in VOLATILE}, event_type, run_id is None, payload))
 
     def op(tx: Tx, ctx: Ctx) -> tuple[dict[str, Any], Row]:
         task, run = task_ops.create_task(tx, dataclasses.replace(ctx, hooks=(*ctx.hooks, hook)), spec)
@@ -46,12 +49,15 @@ def _create(h: Harness, spec: task_ops.TaskSpec, hooks: list[tuple[str, str, int
 def test_a_plain_create_writes_what_the_general_path_writes(harness: Harness, monkeypatch: pytest.MonkeyPatch,
                                                             fields: dict[str, Any]) -> None:
     fast_hooks: list[tuple[str, str, int]] = []
-    fast, fast_answer = _create(harness, task_ops.TaskSpec(title="t", **fields), fast_hooks)
+    fast_states: list[Any] = []
+    fast, fast_answer = _create(harness, task_ops.TaskSpec(title="t", **fields), fast_hooks, fast_states)
     monkeypatch.setattr(task_ops, "plain", lambda spec: False)  # the general path, step by step
     slow_hooks: list[tuple[str, str, int]] = []
-    slow, slow_answer = _create(harness, task_ops.TaskSpec(title="t", **fields), slow_hooks)
+    slow_states: list[Any] = []
+    slow, slow_answer = _create(harness, task_ops.TaskSpec(title="t", **fields), slow_hooks, slow_states)
     assert fast == slow
     assert fast_answer == slow_answer
+    assert fast_states == slow_states
     assert fast_hooks == slow_hooks == [("task.created", "pending", 1), ("task.activated", "ready", 2),
                                         ("run.queued", "ready", 3)]
 

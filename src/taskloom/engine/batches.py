@@ -146,7 +146,8 @@ def create_many(tx: Tx, ctx: Ctx, specs: list[task_ops.TaskSpec]) -> list[Row]:
 
     def flush() -> None:
         if plain:
-            tasks.extend(task_ops.create_ready(tx, ctx, [r for r, _ in plain], [src for _, src in plain])[0])
+            tasks.extend(task_ops.create_ready(tx, ctx, [r for r, _ in plain], [src for _, src in plain],
+                                                  stored_runs=False)[0])
             plain.clear()
 
     # The identifier numbers the items would take one by one, taken in one statement.

@@ -19,7 +19,7 @@ from taskloom.engine.lifecycle import (
     refresh,
 )
 from taskloom.engine.transitions import move_task
-from taskloom.rows import Row
+from taskloom.rows import EventRow, Row
 from taskloom.storage.protocols import Tx
 
 
@@ -163,33 +163,45 @@ def plain(spec: TaskSpec) -> bool:
     return spec.start and not spec.draft and spec.approval_policy != "required" and not spec.dependencies
 
 
-def create_ready(tx: Tx, ctx: Ctx, rows: list[Row], sources: list[str]) -> tuple[list[Row], list[Row]]:
+def create_ready(tx: Tx, ctx: Ctx, rows: list[Row], sources: list[str], *,
+                 stored_runs: bool = True) -> tuple[list[Row], list[Row]]:
     """The general path's outcome for plain tasks (``new_task_row`` rows), written directly:
     each task inserted in the state it ends in (ready, first attempt queued), its run, and the
     same three events (task.created, task.activated, run.queued) with the same sequences,
     payloads and hooks. Multi-row INSERTs for many tasks (batch create); for one it saves three
-    task updates and four reads. A test compares both paths row by row."""
-    steps: list[list[tuple[str, Row, str | None, Any]]] = []
+    task updates and four reads. A test compares both paths row by row. ``stored_runs=False``:
+    the runs are not read back (batch create answers with the tasks only) and [] is returned."""
     finals, runs = [], []
-    for row, source in zip(rows, sources, strict=True):
-        created = {**row, "event_seq": 1}
-        activated = {**created, "status": TaskStatus.READY.value, "draft": 0, "event_seq": 2}
-        run = new_run_row(ctx, activated)
-        queued = {**activated, "attempts": 1, "event_seq": 3}
-        steps.append([("task.created", created, None, {"title": row["title"], "source": source}),
-                      ("task.activated", activated, None, None), ("run.queued", queued, run["id"], {"attempt": 1})])
-        finals.append(queued)
+    for row in rows:
+        run = new_run_row(ctx, row)  # the row has attempts 0, as the activated task has
+        finals.append({**row, "status": TaskStatus.READY.value, "draft": 0, "attempts": 1, "event_seq": 3})
         runs.append(run)
     tasks = tx.tasks_insert_many(finals)
-    stored_runs = tx.runs_insert_returning(runs)
-    tx.events_insert_many([event_row(ctx, task["id"], step["event_seq"], event, run_id, payload)
-                           for task, task_steps in zip(tasks, steps, strict=True)
-                           for event, step, run_id, payload in task_steps])
-    for task, task_steps in zip(tasks, steps, strict=True):
-        for event, step, run_id, payload in task_steps:
-            for hook in ctx.hooks:
-                hook(tx, ctx, {**task, **step}, event, run_id, payload)
-    return tasks, stored_runs
+    if stored_runs:
+        written = tx.runs_insert_returning(runs)
+    else:
+        tx.runs_insert_many(runs)
+        written = []
+    events: list[EventRow] = []
+    for row, source, run in zip(rows, sources, runs, strict=True):
+        task_id = row["id"]
+        events += (event_row(ctx, task_id, 1, "task.created", None, {"title": row["title"], "source": source}),
+                   event_row(ctx, task_id, 2, "task.activated", None, None),
+                   event_row(ctx, task_id, 3, "run.queued", run["id"], {"attempt": 1}))
+    tx.events_insert_many(events)
+    if ctx.hooks:
+        # Each hook sees the task as it was after each event: the columns the first two steps
+        # changed differ from the stored (final) row, nothing else does.
+        for task, row, source, run in zip(tasks, rows, sources, runs, strict=True):
+            steps = ((task.copy() | {"status": row["status"], "draft": row["draft"], "attempts": 0, "event_seq": 1},
+                      "task.created", None, {"title": row["title"], "source": source}),
+                     (task.copy() | {"status": TaskStatus.READY.value, "draft": 0, "attempts": 0, "event_seq": 2},
+                      "task.activated", None, None),
+                     (task, "run.queued", run["id"], {"attempt": 1}))
+            for state, event, run_id, payload in steps:
+                for hook in ctx.hooks:
+                    hook(tx, ctx, state, event, run_id, payload)
+    return tasks, written
 
 
 def activate(tx: Tx, ctx: Ctx, task: Row) -> Row:

@@ -85,10 +85,6 @@ class PostgresTx(SqlTx):
     def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
         return int(self.conn.execute(_pg_sql(sql), params or {}).rowcount)
 
-    def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
-        with self.conn.cursor() as cur:
-            cur.executemany(_pg_sql(sql), rows)
-
     def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
         chosen: list[Row] = []
         skip: list[str] = []

@@ -130,9 +130,6 @@ class SqlTx(GraphQueries, WorkQueueQueries, BacklogQueries, AgentQueries, Schedu
     def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
         raise NotImplementedError
 
-    def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
-        raise NotImplementedError
-
     def _rows_at(self, sql: str, params: dict[str, Any] | None = None, lead: Sequence[Any] = ()) -> list[Row]:
         """``_rows`` with the parameters bound by position (the batch statements, hundreds of
         parameters each). SQLite finds a named parameter by a linear search over the statement's
@@ -570,9 +567,13 @@ class SqlTx(GraphQueries, WorkQueueQueries, BacklogQueries, AgentQueries, Schedu
         return stored
 
     def runs_insert_many(self, rows: list[NewRun]) -> None:
-        """Insert runs that share one set of columns, in one round of statements."""
+        """Insert runs that share one set of columns with multi-row INSERTs, reading nothing back
+        (``runs_insert_returning`` when the stored rows are wanted)."""
         if rows:
-            self._exec_many(insert_statement("runs", rows[0], RUN_COLUMNS), [dict(r) for r in rows])
+            columns = list(rows[0])
+            check_columns(columns, RUN_COLUMNS, "runs")
+            for sql, lead in self.sql_dialect.insert_rows("runs", tuple(columns), rows):
+                self._rows_at(sql, lead=lead)
             self._claimable([r.get("network_channel") for r in rows])
 
     def events_insert_many(self, rows: list[EventRow]) -> None:

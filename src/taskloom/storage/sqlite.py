@@ -45,9 +45,6 @@ class SqliteTx(SqlTx):
     def _exec(self, sql: str, params: dict[str, Any] | None = None) -> int:
         return int(self.conn.execute(sql, _storable(params or {})).rowcount)
 
-    def _exec_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
-        self.conn.executemany(sql, [_storable(r) for r in rows])
-
     def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
         # The single writer thread makes select-then-update atomic: the statement's key-limit
         # counts are exact for one run. Runs selected together were all checked against the
