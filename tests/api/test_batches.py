@@ -182,6 +182,12 @@ def test_create_batch_numbers_identifiers_as_single_creates_would(api: Api) -> N
 def test_batches_refuse_a_nul_in_text_alike_on_both_backends(api: Api) -> None:
     r = api.post("/api/tasks/batch", {"tasks": [{"title": "ok"}, {"title": "nul\u0000inside"}]})
     assert r.status_code == 400 and "tasks[1]: invalid value" in r.json()["error"], r.text
+    # The first bad item is named, whatever refuses a later one (plain items are checked as a set).
+    for later in ({"title": "ok", "scope": "workspace"}, {"title": "draft", "draft": True}, {"title": "ok"}):
+        r = api.post("/api/tasks/batch", {"tasks": [{"title": "ok"}, {"title": "ok", "description": "\u0000"},
+                                                    later, {"title": "ok", "scope": "workspace"}]})
+        assert r.status_code == 400 and "tasks[1]: invalid value" in r.json()["error"], (later, r.text)
+    assert api.get("/api/tasks", params={"limit": 1000}).json()["tasks"] == [], "nothing written"
     made = [create(api, title=f"t{i}", network_channel="nul") for i in range(2)]
     held = claim_batch(api, network_channel="nul", max_runs=2)
     r = api.post("/api/agent/tasks/complete-batch", {"items": [

@@ -113,3 +113,23 @@ def test_new_ids_are_uuid7_in_creation_order() -> None:
     assert all(before <= u.int >> 80 <= after for u in parsed)
     # Ordered but for ids drawn within the same ~244 ns (the clock fraction's resolution).
     assert sum(a < b for a, b in zip(ids, ids[1:], strict=False)) >= 0.99 * (len(ids) - 1)
+
+
+def test_a_forked_process_draws_its_own_id_randomness() -> None:
+    """The ids' random digits are drawn from os.urandom in bulk; a child of ``serve --workers``
+    (or any fork) must not reuse the parent's undrawn ones."""
+    import multiprocessing
+
+    from taskloom.domain import task_ids
+
+    task_ids.new_uuid()  # the pool holds undrawn digits now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply(_draws)
+    assert set(child).isdisjoint(_draws())
+
+
+def _draws() -> list[str]:
+    from taskloom.domain import task_ids
+
+    return [task_ids._random_hex() for _ in range(10)]

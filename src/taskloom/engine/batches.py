@@ -142,11 +142,20 @@ def create_many(tx: Tx, ctx: Ctx, specs: list[task_ops.TaskSpec]) -> list[Row]:
     Plain tasks (nothing blocks them) are written with multi-row INSERTs, the others one by one
     through the single create, in item order."""
     tasks: list[Row] = []
-    plain: list[tuple[Row, str]] = []
+    plain: list[tuple[int, Row, str]] = []  # (index, row, source), not yet written
+
+    def check_plain() -> None:
+        """The single create's statement refuses a NUL in any text: refuse the first pending
+        item that has one, by its index (one scan over all their text; PostgreSQL's batch insert
+        passes them as one JSON text, where a NUL is escaped and would pass unseen)."""
+        if "\x00" in "".join([v for _, row, _ in plain for v in row.values() if type(v) is str]):
+            at = next(i for i, row, _ in plain if any(type(v) is str and "\x00" in v for v in row.values()))
+            raise InvalidInput(f"tasks[{at}]: invalid value: a string cannot contain NUL (0x00) characters")
 
     def flush() -> None:
         if plain:
-            tasks.extend(task_ops.create_ready(tx, ctx, [r for r, _ in plain], [src for _, src in plain],
+            check_plain()
+            tasks.extend(task_ops.create_ready(tx, ctx, [r for _, r, _ in plain], [src for _, _, src in plain],
                                                   stored_runs=False)[0])
             plain.clear()
 
@@ -155,16 +164,22 @@ def create_many(tx: Tx, ctx: Ctx, specs: list[task_ops.TaskSpec]) -> list[Row]:
     for i, spec in enumerate(specs):
         try:
             row = task_ops.new_task_row(tx, ctx, spec, None if spec.identifier else next(numbers))
-            if task_ops.plain(spec):
-                if any(isinstance(v, str) and "\x00" in v for v in row.values()):
-                    raise InvalidInput("invalid value: a string cannot contain NUL (0x00) characters")
-                plain.append((row, spec.source))
-            else:
-                flush()
-                tasks.append(task_ops.create_general(tx, ctx, spec, row)[0])
-        except Forbidden as exc:
-            raise Forbidden(f"tasks[{i}]: {exc.message}") from exc
         except TaskloomError as exc:
-            raise InvalidInput(f"tasks[{i}]: {exc.message}") from exc
+            check_plain()  # an earlier item's NUL is the first refusal
+            raise _item(i, exc) from exc
+        if task_ops.plain(spec):
+            plain.append((i, row, spec.source))
+            continue
+        flush()
+        try:
+            tasks.append(task_ops.create_general(tx, ctx, spec, row)[0])
+        except TaskloomError as exc:
+            raise _item(i, exc) from exc
     flush()
     return tasks
+
+
+def _item(i: int, exc: TaskloomError) -> TaskloomError:
+    """A batch item's refusal, naming its index: 403 stays 403, anything else is a 400."""
+    return Forbidden(f"tasks[{i}]: {exc.message}") if isinstance(exc, Forbidden) \
+        else InvalidInput(f"tasks[{i}]: {exc.message}")
