@@ -9,6 +9,8 @@ protocol method is called by one of the three files."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from taskloom.domain.states import IllegalTransition
@@ -32,6 +34,20 @@ def test_task_identifiers_next_takes_a_block_no_single_call_repeats(store: Store
     after = store.write(lambda tx: tx.task_identifier_next())
     assert len(block) == 5 and block == sorted(set(block)) and before < block[0] and block[-1] < after
     assert store.write(lambda tx: tx.task_identifiers_next(0)) == []
+
+
+def test_task_identifiers_next_blocks_stay_unique_under_concurrent_transactions(store: Store) -> None:
+    """Batch creates in concurrent transactions (PostgreSQL runs them at once) and single creates
+    among them: every number once, each block in increasing order."""
+    async def together() -> list[list[int]]:
+        blocks = [store.storage.write(lambda tx: tx.task_identifiers_next(300)) for _ in range(6)]
+        singles = [store.storage.write(lambda tx: [tx.task_identifier_next() for _ in range(20)]) for _ in range(3)]
+        return list(await asyncio.gather(*blocks, *singles))
+
+    got = store.loop.run_until_complete(together())
+    numbers = [n for block in got for n in block]
+    assert len(numbers) == len(set(numbers)) == 6 * 300 + 3 * 20
+    assert all(block == sorted(block) and len(block) == 300 for block in got[:6])
 
 
 # -- tasks -------------------------------------------------------------------------------------
