@@ -6,6 +6,7 @@ multi-row inserts and updates. The same answers, rows and events on both backend
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -217,6 +218,33 @@ def test_runs_fail_many_is_fenced_per_item(store: Store) -> None:
     assert [store.read(lambda tx, r=r: tx.run_get(r))["status"] for r in ("rb", "rc")] == ["running", "running"]
     assert store.write(lambda tx: tx.runs_fail_many(items[:1], NOW + 2, {})) == [], "not twice"
     assert store.write(lambda tx: tx.runs_fail_many([], NOW + 2, {})) == []
+
+
+def test_tasks_insert_many_returns_each_row_as_stored(store: Store) -> None:
+    """Only the first row of alike rows is read back; every returned row must still be the stored
+    one: same values, same types, same column order (rows not alike are all read back)."""
+    batches = {
+        "alike": [task_row(f"a{i}", created_at=NOW + i, metadata='{"k": 1}', backoff_seconds=1.5) for i in range(40)],
+        "floats, integral or not": [task_row(f"f{i}", created_at=NOW + i * 0.5, backoff_seconds=1.0 + i % 2 / 4,
+                                             deadline=float(i)) for i in range(6)],
+        "an int in a REAL column (stored 2.0)": [task_row(f"c{i}", backoff_seconds=2) for i in range(5)],
+        "not alike (a value where the first has None)": [
+            task_row("m0", deadline=None, workspace_id=None), task_row("m1", deadline=NOW + 0.5, workspace_id=None),
+            task_row("m2", deadline=None, workspace_id="w", scope="workspace")],
+        "one": [task_row("o0")],
+    }
+    def typed(row: Row) -> list[tuple[str, Any, type]]:
+        return [(k, v, type(v)) for k, v in row.items() if k not in ("id", "identifier")]
+
+    for name, rows in batches.items():
+        returned = store.write(lambda tx, rows=rows: tx.tasks_insert_many(rows))
+        assert returned == [store.read(lambda tx, i=r["id"]: tx.task_get(i)) for r in rows], name
+        # Each as a lone insert reads it back (RETURNING *): the same values of the same types
+        # (SQLite's RETURNING gives an integer in a REAL column as given, a later read a float).
+        alone = [store.write(lambda tx, r=r: tx.tasks_insert_many([{**r, "id": "1" + r["id"],
+                                                                    "identifier": "TL-1" + r["id"]}]))[0]
+                 for r in rows]
+        assert [typed(r) for r in returned] == [typed(r) for r in alone], name
 
 
 def test_tasks_and_runs_insert_many_and_update_many(store: Store) -> None:

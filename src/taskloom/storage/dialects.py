@@ -107,6 +107,11 @@ class Dialect:
         parses a statement of more than 50 parameters on every execution)."""
         raise NotImplementedError
 
+    @staticmethod
+    def returned_float(value: float) -> float | int:
+        """A float inserted into a numeric column as ``RETURNING`` gives it back."""
+        return value
+
     def lock(self, mode: LockMode | None) -> str:
         """The clause that locks the rows a ``SELECT`` reads until the transaction ends."""
         raise NotImplementedError
@@ -152,6 +157,11 @@ class SqliteDialect(Dialect):
 
     def json_values(self, param: str) -> str:
         return f"SELECT value FROM json_each(:{param})"
+
+    @staticmethod
+    def returned_float(value: float) -> float | int:
+        # SQLite keeps an integral REAL as an integer in the record, and RETURNING hands it out so.
+        return int(value) if value.is_integer() else value
 
     def lock(self, mode: LockMode | None) -> str:
         return ""
