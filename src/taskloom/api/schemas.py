@@ -98,7 +98,10 @@ class Body(BaseModel):
     @classmethod
     def _no_booleans_for_numbers(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for key, name, number, boolean in _typed_fields(cls):
+            typed = _typed_fields(cls)
+            if typed and data.keys().isdisjoint(_TYPED_KEYS[cls]):  # most items give none of them
+                return data
+            for key, name, number, boolean in typed:
                 value = data.get(key)
                 if number and isinstance(value, bool):
                     raise ValueError(f"{name}: expected a number, got a boolean")
@@ -110,6 +113,7 @@ class Body(BaseModel):
 # Per body model: (key, name, is a number, is a boolean) of its number and boolean fields, worked
 # out once (the annotations were inspected on every validation: 90% of a 1,000-task batch's).
 _TYPED_FIELDS: dict[type, tuple[tuple[str, str, bool, bool], ...]] = {}
+_TYPED_KEYS: dict[type, frozenset[str]] = {}
 
 
 def _typed_fields(model: type[BaseModel]) -> tuple[tuple[str, str, bool, bool], ...]:
@@ -117,7 +121,9 @@ def _typed_fields(model: type[BaseModel]) -> tuple[tuple[str, str, bool, bool], 
     if found is None:
         kinds = ((field.alias or name, name, _is_number(field.annotation), _is_bool(field.annotation))
                  for name, field in model.model_fields.items())
-        found = _TYPED_FIELDS[model] = tuple(k for k in kinds if k[2] or k[3])
+        found = tuple(k for k in kinds if k[2] or k[3])
+        _TYPED_KEYS[model] = frozenset(k[0] for k in found)
+        _TYPED_FIELDS[model] = found
     return found
 
 
