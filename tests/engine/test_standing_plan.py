@@ -125,3 +125,40 @@ def test_another_processes_new_work_is_marked_remote() -> None:
     assert _decode_notices('[["runs", "*"], ["task", "t1"]]') == [RUNS_CHANGED, ("task", "t1"), REMOTE_WORK]
     assert _decode_notices('[["task", "t1"]]') == [("task", "t1")]
     assert _decode_notices("not json") == [("*", "*")]
+
+
+def test_a_standing_waiters_once_a_second_recheck_claims_only_when_a_run_is_due(harness: Harness) -> None:
+    """The re-check exists for work no commit announces, such as a backoff-delayed run coming due
+    (engine.py ``_may_claim``): while nothing is due on its channel it is one shared read, not a
+    claim write per waiter per second; once a run is due the waiter claims it."""
+    from taskloom.domain.actors import Actor
+    from taskloom.engine import runs as run_ops
+
+    engine = harness.engine
+    waiter, other = Actor("agent_session", "patient", "agent"), Actor("agent_session", "first-try", "agent")
+    filters = run_ops.ClaimFilters(network_channel="later")
+    harness.write(lambda tx, ctx: task_ops.create_task(tx, ctx, task_ops.TaskSpec(
+        title="retried later", network_channel="later", max_attempts=3)))
+    first = harness.write(lambda tx, ctx: run_ops.claim_next(tx, ctx, filters, 60.0, None), actor=other)
+    assert first is not None
+    harness.write(lambda tx, ctx: run_ops.fail_run(tx, ctx, first.run["id"], error="try again", idempotency_key=None,
+                                                   claim_token=first.token, retryable=True, usage={}), actor=other)
+    attempts: list[int] = []
+
+    def op(tx: Tx, ctx: Ctx) -> run_ops.Claim | None:
+        attempts.append(1)
+        return run_ops.claim_next(tx, ctx, filters, 60.0, None)
+
+    async def scenario() -> run_ops.Claim | None:
+        poll = asyncio.ensure_future(engine.long_poll(waiter, lambda: engine.write(waiter, op), 20.0, standing=op,
+                                                      channel="later"))
+        while not engine.storage.standings._waiting:
+            await asyncio.sleep(0.001)
+        tried = len(attempts)
+        await asyncio.sleep(2.5)  # two and a half re-checks: the retry is not due yet
+        assert len(attempts) == tried and not poll.done(), "a claim write per re-check while nothing was due"
+        harness.clock.advance(3600)  # past any backoff: due now, and no commit says so
+        return await asyncio.wait_for(poll, 3.0)
+
+    claim = harness.loop.run_until_complete(scenario())
+    assert claim is not None and claim.task["title"] == "retried later" and claim.run["attempt"] == 2

@@ -306,3 +306,19 @@ def test_batch_rows_keep_every_value_exactly(store: Store) -> None:
     with pytest.raises(InvalidInput):
         store.write(lambda tx: tx.tasks_update_many([{"id": "f", "result": "a\x00b"}], {"status": "in_progress"},
                                                     expect_status=["in_progress"]))
+
+
+def test_runs_due_exist_sees_only_queued_unheld_due_runs_on_the_channel(store: Store) -> None:
+    def setup(tx: Tx) -> None:
+        insert_tasks(tx, "t1", "t2", "t3", "t4")
+        tx.run_insert(run_row("later", "t1", network_channel="a", available_at=NOW + 30))  # backoff: not due yet
+        tx.run_insert(run_row("held", "t2", network_channel="a", held=1))
+        tx.run_insert(run_row("taken", "t3", network_channel="a", status="claimed"))
+        tx.run_insert(run_row("due", "t4", network_channel="b"))
+
+    store.write(setup)
+    due = lambda now, channel: store.read(lambda tx: tx.runs_due_exist(now, channel))  # noqa: E731
+    assert due(NOW, "a") is False and due(NOW, "b") is True and due(NOW, None) is True and due(NOW, "c") is False
+    assert due(NOW + 30, "a") is True  # the backoff is over
+    store.write(lambda tx: tx.run_update("due", {"status": "claimed"}, expect_status=("queued",)))
+    assert due(NOW, None) is False

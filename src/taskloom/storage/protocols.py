@@ -163,6 +163,10 @@ class RunStore(Protocol):
     def next_available_at(self, now: float) -> float | None:
         """When the earliest backoff-delayed queued run becomes claimable (for long-poll)."""
 
+    def runs_due_exist(self, now: float, channel: str | None) -> bool:
+        """Whether any run is queued, not held and due by ``now`` (on ``channel``; None: on any):
+        a cheap superset of what a claim could find there (a waiting claim's re-check)."""
+
     def runs_insert_many(self, rows: list[NewRun]) -> None:
         """Insert runs that share one set of columns, in one round of statements."""
 

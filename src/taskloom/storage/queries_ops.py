@@ -105,6 +105,11 @@ class OpsQueries:
             {"now": now, "limit": limit},
         )
 
+    def runs_due_exist(self, now: float, channel: str | None) -> bool:
+        on_channel = "" if channel is None else " AND network_channel = :channel"
+        return self._one("SELECT 1 AS due FROM runs WHERE status = 'queued' AND held = 0 AND available_at <= :now"
+                         f"{on_channel} LIMIT 1", {"now": now, "channel": channel}) is not None
+
     def next_available_at(self, now: float) -> float | None:
         """When the earliest backoff-delayed queued run becomes claimable (for long-poll)."""
         value = self._scalar(
