@@ -67,6 +67,7 @@ def complete_many(tx: Tx, ctx: Ctx, items: list[Finish]) -> list[Outcome]:
                 bulk[i] = (item, dumps(item.result))
             except TaskloomError as exc:
                 outcomes[i] = Outcome(item.run_id, exc.status_code, error=exc.message)
+    done: dict[str, Row] = {}
     if bulk:
         rows = tx.runs_complete_many(
             [{"id": it.run_id, "result": text, "terminal_key": it.idempotency_key,
@@ -80,18 +81,12 @@ def complete_many(tx: Tx, ctx: Ctx, items: list[Finish]) -> list[Outcome]:
         closed = move_tasks(tx, ctx, moves, TaskStatus.COMPLETED, "run.completed", changes=common)
         for task_id in tx.tasks_with_dependents(list(closed)):
             refresh_dependents(tx, ctx, task_id)
-        for i, (it, _) in bulk.items():
-            if it.run_id in done:
-                outcomes[i] = Outcome(it.run_id, 200, run=done[it.run_id])
-            else:
-                outcomes[i] = _each(it, lambda x: run_ops.refused_complete(tx, ctx, x.run_id, x.idempotency_key,
-                                                                           x.claim_token))
-    for i, item in enumerate(items):
-        if i not in outcomes:
-            outcomes[i] = _each(item, lambda it: run_ops.complete_run(
-                tx, ctx, it.run_id, result=it.result, idempotency_key=it.idempotency_key,
-                claim_token=it.claim_token, usage=it.usage))
-    return [outcomes[i] for i in range(len(items))]
+    return _in_item_order(
+        items, outcomes, {i: it for i, (it, _) in bulk.items()}, done,
+        refused=lambda x: run_ops.refused_complete(tx, ctx, x.run_id, x.idempotency_key, x.claim_token),
+        single=lambda it: run_ops.complete_run(tx, ctx, it.run_id, result=it.result,
+                                               idempotency_key=it.idempotency_key, claim_token=it.claim_token,
+                                               usage=it.usage))
 
 
 def fail_many(tx: Tx, ctx: Ctx, items: list[Finish]) -> list[Outcome]:
@@ -104,6 +99,7 @@ def fail_many(tx: Tx, ctx: Ctx, items: list[Finish]) -> list[Outcome]:
     seen = Counter(item.run_id for item in items)
     bulk = {i: item for i, item in enumerate(items)
             if seen[item.run_id] == 1 and not item.usage and item.error and item.error.strip()}
+    failed: dict[str, Row] = {}
     if bulk:
         rows = tx.runs_fail_many(
             [{"id": it.run_id, "error": it.error, "terminal_key": it.idempotency_key,
@@ -116,17 +112,24 @@ def fail_many(tx: Tx, ctx: Ctx, items: list[Finish]) -> list[Outcome]:
         for run, error, retryable in settle:  # two live runs of one task: one by one, in item order
             if per_task[run["task_id"]] > 1:
                 settle_failed_run(tx, ctx, run, error, retryable=retryable)
-        for i, it in bulk.items():
-            if it.run_id in failed:
-                outcomes[i] = Outcome(it.run_id, 200, run=failed[it.run_id])
-            else:
-                outcomes[i] = _each(it, lambda x: run_ops.refused_fail(tx, ctx, x.run_id, x.idempotency_key,
-                                                                       x.claim_token))
+    return _in_item_order(
+        items, outcomes, bulk, failed,
+        refused=lambda x: run_ops.refused_fail(tx, ctx, x.run_id, x.idempotency_key, x.claim_token),
+        single=lambda it: run_ops.fail_run(tx, ctx, it.run_id, error=it.error or "",
+                                           idempotency_key=it.idempotency_key, claim_token=it.claim_token,
+                                           retryable=it.retryable, usage=it.usage))
+
+
+def _in_item_order(items: list[Finish], outcomes: dict[int, Outcome], bulk: dict[int, Finish],
+                   done: dict[str, Row], *, refused: Any, single: Any) -> list[Outcome]:
+    """The answers of a set-based finish, in item order: each bulk item 200 with its run, or, if
+    the set-based update refused it, ``refused`` (which says why); every other item through
+    ``single``, the one-item call, afterwards."""
+    for i, it in bulk.items():
+        outcomes[i] = Outcome(it.run_id, 200, run=done[it.run_id]) if it.run_id in done else _each(it, refused)
     for i, item in enumerate(items):
         if i not in outcomes:
-            outcomes[i] = _each(item, lambda it: run_ops.fail_run(
-                tx, ctx, it.run_id, error=it.error or "", idempotency_key=it.idempotency_key,
-                claim_token=it.claim_token, retryable=it.retryable, usage=it.usage))
+            outcomes[i] = _each(item, single)
     return [outcomes[i] for i in range(len(items))]
 
 

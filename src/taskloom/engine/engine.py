@@ -193,9 +193,8 @@ class Engine:
         hub = self.storage.hub
         use_standing = standing is not None and self.storage.runs_standings
         while True:
-            for gate in self.claim_gates:
-                if not await gate.allows(self, caller):
-                    return None
+            if not await self._gates_allow(caller):
+                return None
             keys = WORK_NOTICES
             takes = self.storage.standings.takes
             woken = hub.listen(keys) if wait_seconds > 0 else None
@@ -249,6 +248,13 @@ class Engine:
                     self.storage.standings.remove(stand)
                     self._stands.get(caller.ref, set()).discard(stand)
 
+    async def _gates_allow(self, caller: Actor) -> bool:
+        """Whether every claim gate lets ``caller`` have work (e.g. it is not a paused agent)."""
+        for gate in self.claim_gates:
+            if not await gate.allows(self, caller):
+                return False
+        return True
+
     async def _may_claim(self, caller: Actor, channel: Any) -> bool:
         """The once-a-second re-check of a standing claim, made cheap: it matters only for work no
         commit of this process announced (a backoff-delayed run coming due, another process's
@@ -257,9 +263,8 @@ class Engine:
         read, shared by every waiter on that channel for DUE_TTL seconds); only then does the
         waiter withdraw and try a full claim write. With 200 agents waiting on an idle channel that
         is one read per DUE_TTL instead of 200 claim writes a second."""
-        for gate in self.claim_gates:
-            if not await gate.allows(self, caller):
-                return True  # withdraw: the claim loop says no for it
+        if not await self._gates_allow(caller):
+            return True  # withdraw: the claim loop says no for it
         key = None if channel is ANY_CHANNEL else channel
         now = time.monotonic()
         hit = self._due.get(key)

@@ -119,14 +119,7 @@ def move_tasks(tx: Tx, ctx: Ctx, moves: Sequence[TaskMove], target: TaskStatus, 
     from it changed meanwhile (a lost race), exactly as ``move_task`` returning None."""
     expect = _guard(target, task_sources(target), only_from, "task")
     common = {**(changes or {}), "status": target.value, "updated_at": ctx.now, "last_activity_at": ctx.now}
-    rows = tx.tasks_update_many([{"id": m.task_id, **m.own} for m in moves], common, expect_status=expect)
-    moved = {row["id"]: row for row in rows}
-    done = [m for m in moves if m.task_id in moved]
-    tx.events_insert_many([event_row(ctx, m.task_id, moved[m.task_id]["event_seq"], event_type, m.run_id, m.payload)
-                           for m in done])
-    for m in done:
-        for hook in ctx.hooks:
-            hook(tx, ctx, moved[m.task_id], event_type, m.run_id, m.payload)
+    moved = _update_tasks_with_events(tx, ctx, moves, common, expect, event_type)
     if only_from is None and strict():
         for m in moves:
             current = None if m.task_id in moved else tx.task_get(m.task_id)
@@ -141,7 +134,17 @@ def record_tasks(tx: Tx, ctx: Ctx, moves: Sequence[TaskMove], event_type: str) -
     update, one multi-row event insert, then each task's hooks, in ``moves`` order. Unguarded, as
     ``record`` is. Task ids distinct, the same ``own`` keys in each. Returns the tasks by id."""
     common = {"updated_at": ctx.now, "last_activity_at": ctx.now}
-    rows = tx.tasks_update_many([{"id": m.task_id, **m.own} for m in moves], common, expect_status=_ANY_TASK_STATUS)
+    return _update_tasks_with_events(tx, ctx, moves, common, _ANY_TASK_STATUS, event_type)
+
+
+_ANY_TASK_STATUS = tuple(s.value for s in TaskStatus)  # "no guard": every status a task can be in
+
+
+def _update_tasks_with_events(tx: Tx, ctx: Ctx, moves: Sequence[TaskMove], common: Row, expect: Sequence[str],
+                              event_type: str) -> dict[str, Row]:
+    """What ``move_tasks`` and ``record_tasks`` write: one guarded update of the tasks, one
+    multi-row event insert for those updated, then each one's hooks, in ``moves`` order."""
+    rows = tx.tasks_update_many([{"id": m.task_id, **m.own} for m in moves], common, expect_status=expect)
     moved = {row["id"]: row for row in rows}
     done = [m for m in moves if m.task_id in moved]
     tx.events_insert_many([event_row(ctx, m.task_id, moved[m.task_id]["event_seq"], event_type, m.run_id, m.payload)
@@ -150,9 +153,6 @@ def record_tasks(tx: Tx, ctx: Ctx, moves: Sequence[TaskMove], event_type: str) -
         for hook in ctx.hooks:
             hook(tx, ctx, moved[m.task_id], event_type, m.run_id, m.payload)
     return moved
-
-
-_ANY_TASK_STATUS = tuple(s.value for s in TaskStatus)  # "no guard": every status a task can be in
 
 
 def move_run(tx: Tx, run_id: str, target: RunStatus, changes: Row, *,

@@ -15,19 +15,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-import orjson
-
 from taskloom.domain.errors import InvalidInput
-from taskloom.domain.states import RUN_LIVE, RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
-from taskloom.rows import Appended, Closed, EventRow, NewRun, Notice, Row, RunTake, Taken, TaskStep
+from taskloom.domain.states import RUN_OPEN, IllegalTransition, run_sources, sql_list, task_sources
+from taskloom.rows import EventRow, NewRun, Notice, Row
 from taskloom.storage.base import ANY_CHANNEL, RUNS_CHANGED
+from taskloom.storage.columns import CLAIMED_RUN_COLUMNS, COMPLETED_RUN_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS
 from taskloom.storage.dialects import Dialect
-from taskloom.storage.named_sql import statement
 from taskloom.storage.queries_agents import AgentQueries
 from taskloom.storage.queries_api_keys import ApiKeyQueries
 from taskloom.storage.queries_backlogs import BacklogQueries
 from taskloom.storage.queries_budgets import BudgetQueries
 from taskloom.storage.queries_channels import ChannelQueries
+from taskloom.storage.queries_claims import ClaimQueries
 from taskloom.storage.queries_graph import GraphQueries
 from taskloom.storage.queries_limits import KeyLimitQueries
 from taskloom.storage.queries_observe import ObserveQueries
@@ -39,38 +38,11 @@ from taskloom.storage.queries_usage import UsageQueries
 from taskloom.storage.queries_work_queues import WorkQueueQueries
 from taskloom.storage.statements import Coalesce, check_columns, in_list, insert_statement, set_clause, visible_clause
 
-__all__ = ["Coalesce", "Row", "SqlTx"]
+__all__ = ["CLAIMED_RUN_COLUMNS", "COMPLETED_RUN_COLUMNS", "EVENT_COLUMNS", "RUN_COLUMNS", "TASK_COLUMNS",
+           "Coalesce", "Row", "SqlTx"]
 
 
-TASK_COLUMNS = frozenset(
-    """id identifier title description status blocked_reason blocker priority scope workspace_id owner_kind
-    owner_ref created_by_kind created_by_ref origin_kind origin_ref parent_task_id network_channel metadata
-    approval_policy approval_state draft max_attempts attempt_limit attempts backoff_strategy backoff_seconds
-    deadline timeout_seconds dedupe_key concurrency_key required_capabilities result error source ext
-    event_seq created_at updated_at started_at closed_at last_activity_at concurrency_limit rate_limit_key
-    rate_limit_per_minute""".split()
-)
-RUN_COLUMNS = frozenset(
-    """id task_id attempt status held priority network_channel workspace_id assignee concurrency_key
-    required_capabilities available_at queued_at claimed_at started_at ended_at heartbeat_at lease_until
-    lease_seconds timeout_at deadline dedupe_key claimed_by_kind claimed_by_ref claim_token_hash session_id
-    idempotency_key terminal_key origin_kind origin_ref metadata result error input_tokens output_tokens total_cost
-    cost_currency tool_call_count turn_count last_event_type last_activity_at model provider
-    channel_activity_at output_length output_bytes concurrency_limit rate_limit_key rate_limit_per_minute""".split()
-)
-# What complete_batch returns of each run: what a lease (the answer) and the commit hooks (metrics,
-# logs: run_transitions) read. Returning whole rows cost SQLite ~7 us a run.
-COMPLETED_RUN_COLUMNS = frozenset(
-    """id task_id attempt status workspace_id network_channel claim_token_hash claimed_by_kind claimed_by_ref
-    claimed_at queued_at heartbeat_at lease_until ended_at session_id error channel_activity_at""".split()
-)
-# What claim_take returns of each run: those, plus the rest of a claim's run record (views.run_record).
-CLAIMED_RUN_COLUMNS = COMPLETED_RUN_COLUMNS | frozenset(
-    "started_at available_at idempotency_key metadata origin_kind origin_ref result timeout_at".split())
-_LIVE = sql_list(RUN_LIVE)
 _OPEN = sql_list(RUN_OPEN)
-EVENT_COLUMNS = ("task_id", "sequence", "run_id", "event_type", "actor_kind", "actor_ref", "origin_kind",
-                 "origin_ref", "payload", "created_at")
 _EVENT_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
                  f"VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)})")
 
@@ -89,16 +61,8 @@ def _check_guard(changes: Row, expect_status: Sequence[str] | None,
         raise IllegalTransition(f"the state table has no {kind} transition {', '.join(illegal)} → {target}")
 
 
-def stepped_event(event: Appended, task: Row, run: Row) -> EventRow:
-    """The event row of a combined write's step (see ``Appended``)."""
-    return {"task_id": task["id"], "sequence": task["event_seq"], "run_id": run["id"], "event_type": event.event_type,
-            "actor_kind": event.actor_kind, "actor_ref": event.actor_ref, "origin_kind": event.origin_kind,
-            "origin_ref": event.origin_ref, "payload": orjson.dumps({"attempt": run["attempt"], **event.payload}).decode(),
-            "created_at": event.created_at}
-
-
-class SqlTx(GraphQueries, WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries, ApiKeyQueries, UsageQueries,
-         ChannelQueries, OpsQueries, ObserveQueries, OutputQueries,
+class SqlTx(ClaimQueries, GraphQueries, WorkQueueQueries, BacklogQueries, AgentQueries, ScheduleQueries,
+         ApiKeyQueries, UsageQueries, ChannelQueries, OpsQueries, ObserveQueries, OutputQueries,
          BudgetQueries, KeyLimitQueries, RateBucketQueries):
     """One transaction. Engine code calls only the named methods below."""
 
@@ -416,179 +380,6 @@ class SqlTx(GraphQueries, WorkQueueQueries, BacklogQueries, AgentQueries, Schedu
             params,
         )
         return {r["task_id"]: r for r in rows}
-
-    def run_claim_next(self, now: float, filters: Row) -> Row | None:
-        """The best claimable run (id, task_id, attempt, concurrency_key), locked for this
-        transaction; the caller then claims it with a guarded update."""
-        rows = self.runs_claim_candidates(now, filters, 1)
-        return rows[0] if rows else None
-
-    def runs_claim_candidates(self, now: float, filters: Row, limit: int) -> list[Row]:
-        """Up to ``limit`` claimable runs in claim order, within the limits of their keys (queries_limits.py).
-        Dialect-specific: SKIP LOCKED on PostgreSQL, the single writer on SQLite."""
-        raise NotImplementedError
-
-    def _claim_params(self, now: float, filters: Row) -> tuple[dict[str, Any], str]:
-        """Parameters and the ``filters`` slot of the named claim statements."""
-        params: dict[str, Any] = {"now": now, "assignee": filters.get("assignee") or ""}
-        return params, "".join(" AND " + c for c in self._claim_filter_clauses(filters, params))
-
-    def _claim_where(self, now: float, filters: Row, params: dict[str, Any]) -> str:
-        """The whole claimability condition on ``runs r`` (for queries that are not named yet)."""
-        params["now"] = now
-        params["assignee"] = filters.get("assignee") or ""
-        clauses = ["r.status = 'queued'", "r.held = 0", "r.available_at <= :now",
-                   "(r.deadline IS NULL OR r.deadline > :now)", "(r.assignee IS NULL OR r.assignee = :assignee)",
-                   "(r.concurrency_key IS NULL OR (SELECT COUNT(*) FROM runs a WHERE a.concurrency_key ="
-                   f" r.concurrency_key AND a.status IN {_LIVE}) < r.concurrency_limit)",
-                   "(r.rate_limit_key IS NULL OR (SELECT COUNT(*) FROM runs b WHERE b.rate_limit_key ="
-                   " r.rate_limit_key AND b.claimed_at IS NOT NULL AND b.claimed_at > :now - 60)"
-                   " < r.rate_limit_per_minute)"]
-        return " AND ".join(clauses + self._claim_filter_clauses(filters, params))
-
-    def _claim_filter_clauses(self, filters: Row, params: dict[str, Any]) -> list[str]:
-        clauses = []
-        if filters.get("network_channel") is not None:
-            params["channel"] = filters["network_channel"]
-            clauses.append("r.network_channel = :channel")
-        if filters.get("workspace") is not None:
-            params["workspace"] = filters["workspace"]
-            clauses.append("r.workspace_id = :workspace")
-        if filters.get("visible_workspaces") is not None:
-            clauses.append(
-                "(r.workspace_id IS NULL OR r.workspace_id IN "
-                + in_list("cw", list(filters["visible_workspaces"]) or [""], params) + ")"
-            )
-        if filters.get("min_priority") is not None:
-            params["minp"] = filters["min_priority"]
-            clauses.append("r.priority >= :minp")
-        if filters.get("task_ids") is not None:
-            clauses.append("r.task_id IN " + in_list("ct", list(filters["task_ids"]) or [""], params))
-        if filters.get("capabilities") is not None:
-            clauses.append(self._capability_clause(filters["capabilities"], params))
-        if filters.get("exclude_channels"):  # spent budgets (engine/budgets.py claim_limits)
-            clauses.append("(r.network_channel IS NULL OR r.network_channel NOT IN "
-                           + in_list("xc", list(filters["exclude_channels"]), params) + ")")
-        if filters.get("exclude_workspaces"):
-            clauses.append("(r.workspace_id IS NULL OR r.workspace_id NOT IN "
-                           + in_list("xw", list(filters["exclude_workspaces"]), params) + ")")
-        return clauses
-
-    def _capability_clause(self, capabilities: list[str], params: dict[str, Any]) -> str:
-        return self.sql_dialect.capabilities_cover("r.required_capabilities", capabilities, params)
-
-    def run_complete(self, run_id: str, now: float, *, result: str | None, terminal_key: str | None,
-                     usage: Row, fence: Row) -> Row | None:
-        """Complete a live run in one guarded update (named statement ``complete``). ``fence``
-        narrows it to the caller's own run: ``holder`` (kind, ref), ``claim_token_hash``,
-        ``visible_workspaces``; ``usage`` sets the reported usage columns (running totals).
-        None when refused (the caller reads the run to say why)."""
-        params: dict[str, Any] = {}
-        row = self._one(self._complete_sql(run_id, now, result, terminal_key, usage, fence, params), params)
-        if row is not None:
-            # A status change like any other: metrics and logs read run_transitions after commit.
-            self.run_transitions.append(row)
-        return row
-
-    def _complete_sql(self, run_id: str, now: float, result: str | None, terminal_key: str | None, usage: Row,
-                      fence: Row, params: dict[str, Any]) -> str:
-        params.update({"id": run_id, "now": now, "result": result, "terminal_key": terminal_key})
-        sets = ", " + set_clause(usage, params, RUN_COLUMNS, "runs") if usage else ""
-        return statement(self.dialect, "complete", usage=sets, fence=self._fence_sql(fence, params))
-
-    def run_complete_close(self, run_id: str, now: float, *, result: str | None, terminal_key: str | None,
-                           usage: Row, fence: Row, close: TaskStep) -> Closed | None:
-        """``run_complete``, then its task moved by ``close`` with the step's event, and the tasks
-        that depend on it: what completing a run writes, in one statement where the backend can.
-        None when refused (nothing written)."""
-        run = self.run_complete(run_id, now, result=result, terminal_key=terminal_key, usage=usage, fence=fence)
-        if run is None:
-            return None
-        task = self.task_update(run["task_id"], close.changes, expect_status=close.expect)
-        if task is None:
-            return Closed(run, None, [])
-        self.event_insert(stepped_event(close.event, task, run))
-        return Closed(run, task, self.dependents_of(task["id"]))
-
-    def run_claim_take(self, now: float, filters: Row, take: RunTake) -> Taken | None:
-        """The best claimable run (``runs_claim_candidates`` with limit 1) taken: its task moved by
-        the take's step with its event, then the run moved. None when nothing is claimable; a
-        ``Taken`` without task when the run's task was not in the step's states (nothing written)."""
-        rows = self.runs_claim_candidates(now, filters, 1)
-        if not rows:
-            return None
-        candidate = rows[0]
-        task = self.task_update(candidate["task_id"], take.task.changes, expect_status=take.task.expect)
-        if task is None:
-            return Taken(candidate)
-        self.event_insert(stepped_event(take.task.event, task, candidate))
-        changes = dict(take.run_changes)
-        if task["timeout_seconds"]:
-            changes["timeout_at"] = take.timeout_base + float(task["timeout_seconds"])
-        return Taken(candidate, task, self.run_update(candidate["id"], changes, expect_status=take.run_expect))
-
-    def runs_complete_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
-        """Complete many live runs in one guarded update (named statement ``complete_batch``).
-        ``items``: ``id``, ``result``, ``terminal_key``, ``token_hash`` (None: any token), run
-        ids distinct; ``fence`` as for ``run_complete`` (without a token). Returns the completed
-        runs (their ``COMPLETED_RUN_COLUMNS``); the others were refused."""
-        if not items:
-            return []
-        params: dict[str, Any] = {"now": now}
-        values, lead = self.sql_dialect.row_source(
-            "c", [(i["id"], i["result"], i["terminal_key"], i["token_hash"]) for i in items], ["text"] * 4)
-        rows = self._rows_at(statement(self.dialect, "complete_batch", items=values,
-                                       fence=self._fence_sql(fence, params)), params, lead)
-        self.run_transitions.extend(rows)
-        return rows
-
-    def runs_fail_many(self, items: Sequence[Row], now: float, fence: Row) -> list[Row]:
-        """Fail many live runs in one guarded update (named statement ``fail_batch``): ``items``:
-        ``id``, ``error``, ``terminal_key``, ``token_hash`` (None: any token), run ids distinct;
-        ``fence`` as for ``runs_complete_many``. Returns the failed runs (their
-        ``COMPLETED_RUN_COLUMNS``); the others were refused."""
-        if not items:
-            return []
-        params: dict[str, Any] = {"now": now}
-        values, lead = self.sql_dialect.row_source(
-            "f", [(i["id"], i["error"], i["terminal_key"], i["token_hash"]) for i in items], ["text"] * 4)
-        rows = self._rows_at(statement(self.dialect, "fail_batch", items=values,
-                                       fence=self._fence_sql(fence, params)), params, lead)
-        self.run_transitions.extend(rows)
-        return rows
-
-    def runs_claim_many(self, items: Sequence[Row], now: float, *, holder: tuple[str, str], lease_seconds: float,
-                        session_id: str | None) -> list[Row]:
-        """Claim many queued runs in one guarded update (named statement ``claim_take``), one lease
-        for all: ``items``: ``id``, ``token_hash``, ``timeout_at`` (None: unchanged). Returns the
-        claimed runs (their ``CLAIMED_RUN_COLUMNS``); one missing was no longer queued."""
-        if not items:  # a claim-batch whose candidates' tasks all turned out not ready
-            return []
-        params: dict[str, Any] = {"now": now, "kind": holder[0], "ref": holder[1], "lease_until": now + lease_seconds,
-                                  "lease_seconds": lease_seconds}
-        values, lead = self.sql_dialect.row_source("k", [(i["id"], i["token_hash"], i["timeout_at"]) for i in items],
-                                                   ["text", "text", "double precision"])
-        session = ""
-        if session_id:
-            params["session_id"] = session_id
-            session = ", session_id = :session_id"
-        rows = self._rows_at(statement(self.dialect, "claim_take", items=values, session=session), params, lead)
-        self.run_transitions.extend(rows)
-        return rows
-
-    def _fence_sql(self, fence: Row, params: dict[str, Any]) -> str:
-        """The ``fence`` slot of the terminal statements: holder, claim token, workspaces."""
-        clauses = []
-        if fence.get("holder") is not None:
-            params["holder_kind"], params["holder_ref"] = fence["holder"]
-            clauses.append("claimed_by_kind = :holder_kind AND claimed_by_ref = :holder_ref")
-        if fence.get("claim_token_hash") is not None:
-            params["token_hash"] = fence["claim_token_hash"]
-            clauses.append("claim_token_hash = :token_hash")
-        if fence.get("visible_workspaces") is not None:
-            clauses.append("(workspace_id IS NULL OR workspace_id IN "
-                           + in_list("fw", list(fence["visible_workspaces"]) or [""], params) + ")")
-        return "".join(" AND " + c for c in clauses)
 
     # -- events -----------------------------------------------------------------
     def runs_insert_returning(self, rows: list[NewRun]) -> list[Row]:
